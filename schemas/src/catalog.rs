@@ -1,0 +1,141 @@
+//! The catalog of security event types: IdsM-style external IDs in the OEM range
+//! (0x8000-0xFFFE) with stable dotted names. EVENTS.md documents it; a test keeps the two equal.
+
+use crate::wire::Severity;
+
+/// What an event type says about an attack, the basis of correlation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Category {
+    /// Code or data on the reporting ECU was compromised (process, file, C&C contact).
+    Intrusion,
+    /// A request from one ECU to another that it must not make.
+    LateralMovement,
+    /// Probing: scans, discovery, malformed input.
+    Reconnaissance,
+    /// The SIEM reporting on itself: silence, restarts, drops, sequence anomalies.
+    Health,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Intrusion => "intrusion",
+            Category::LateralMovement => "lateral-movement",
+            Category::Reconnaissance => "reconnaissance",
+            Category::Health => "health",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventType {
+    pub id: u16,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub category: Category,
+    pub summary: &'static str,
+}
+
+macro_rules! catalog {
+    ($($konst:ident = $id:literal, $name:literal, $sev:ident, $cat:ident, $summary:literal;)*) => {
+        $(pub const $konst: EventType = EventType {
+            id: $id,
+            name: $name,
+            severity: Severity::$sev,
+            category: Category::$cat,
+            summary: $summary,
+        };)*
+        /// Every event type, by ascending ID.
+        pub const ALL: &[EventType] = &[$($konst),*];
+    };
+}
+
+catalog! {
+    HOST_UNEXPECTED_PROCESS = 0x8001, "host.unexpected_process", High, Intrusion,
+        "A process started inside the ECU's software tree that is not on its allowlist.";
+    HOST_FILE_TAMPERED = 0x8002, "host.file_tampered", High, Intrusion,
+        "A watched file was created, modified or deleted (critical under a read-only root).";
+    SOMEIP_UNAUTHORIZED_CLIENT = 0x8010, "someip.unauthorized_client", High, LateralMovement,
+        "A SOME/IP request from a client the topology does not allow for that method.";
+    SOMEIP_UNKNOWN_SERVICE = 0x8011, "someip.unknown_service", Medium, Reconnaissance,
+        "A SOME/IP request for a service the provider does not offer.";
+    SOMEIP_UNKNOWN_METHOD = 0x8012, "someip.unknown_method", Medium, Reconnaissance,
+        "A SOME/IP request for a method the service does not have.";
+    SOMEIP_MALFORMED = 0x8013, "someip.malformed", Medium, Reconnaissance,
+        "A datagram on a SOME/IP port that is not a well-formed SOME/IP message.";
+    SOMEIP_CLIENT_BLOCKED = 0x8014, "someip.client_blocked", Medium, LateralMovement,
+        "A SOME/IP request rejected because a block order covers its client.";
+    SOMEIP_SD_FIND_SCAN = 0x8019, "someip_sd.find_scan", Medium, Reconnaissance,
+        "SOME/IP-SD FindService for services the client is not allowed to use.";
+    DOIP_ROUTING_ACTIVATION_UNAUTHORIZED = 0x8020, "doip.routing_activation_unauthorized", High, LateralMovement,
+        "DoIP routing activation from a host that is not a tester, or while the vehicle moves.";
+    SENSOR_SILENT = 0x8050, "sensor.silent", High, Health,
+        "A sensor agent's liveliness token disappeared: it crashed, was killed or cut off.";
+    SENSOR_DETECTOR_RESTARTED = 0x8051, "sensor.detector_restarted", Medium, Health,
+        "A detector failed and its supervisor restarted it.";
+    SENSOR_QUEUE_OVERFLOW = 0x8052, "sensor.queue_overflow", Medium, Health,
+        "A bounded queue was full and dropped events; the count says how many.";
+    SENSOR_SEQUENCE_GAP = 0x8053, "sensor.sequence_gap", Medium, Health,
+        "Events of a sensor are missing between two sequence numbers the gateway received.";
+    SENSOR_SEQUENCE_REPLAY = 0x8054, "sensor.sequence_replay", High, Health,
+        "An event arrived with a sequence number the gateway had already seen.";
+}
+
+pub fn by_id(id: u16) -> Option<&'static EventType> {
+    ALL.iter().find(|t| t.id == id)
+}
+
+pub fn by_name(name: &str) -> Option<&'static EventType> {
+    ALL.iter().find(|t| t.name == name)
+}
+
+/// The dotted name of an ID, or a stable placeholder for IDs of a newer catalog.
+pub fn name_of(id: u16) -> &'static str {
+    by_id(id).map_or("unknown", |t| t.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_ascending_and_in_the_oem_range() {
+        for pair in ALL.windows(2) {
+            assert!(
+                pair[0].id < pair[1].id,
+                "{} not before {}",
+                pair[0].name,
+                pair[1].name
+            );
+        }
+        for t in ALL {
+            assert!((0x8000..=0xFFFE).contains(&t.id), "{} out of range", t.name);
+            assert_eq!(by_name(t.name), Some(t));
+        }
+    }
+
+    /// EVENTS.md is the documented catalog: one table row per type, in order, same facts.
+    #[test]
+    fn events_md_matches_the_catalog() {
+        let doc = include_str!("../EVENTS.md");
+        let rows: Vec<String> = doc
+            .lines()
+            .filter(|l| l.starts_with("| 0x"))
+            .map(str::to_owned)
+            .collect();
+        let expected: Vec<String> = ALL
+            .iter()
+            .map(|t| {
+                format!(
+                    "| 0x{:04X} | `{}` | {} | {} | {} |",
+                    t.id,
+                    t.name,
+                    t.severity.variant_name().unwrap_or("?").to_lowercase(),
+                    t.category.as_str(),
+                    t.summary
+                )
+            })
+            .collect();
+        assert_eq!(rows, expected, "EVENTS.md and catalog.rs disagree");
+    }
+}

@@ -1,0 +1,113 @@
+//! Verified in-place readers: check a buffer from the network once, then borrow from it.
+
+use flatbuffers::{InvalidFlatbuffer, Verifiable, VerifierOptions};
+
+use crate::wire;
+
+/// Limits for buffers from the network: far above anything vsiem writes, far below what
+/// would let a hostile buffer cost real time or memory to verify.
+pub const VERIFIER_OPTIONS: VerifierOptions = VerifierOptions {
+    max_depth: 16,
+    max_tables: 4096,
+    max_apparent_size: 1 << 20,
+    ignore_missing_null_terminator: false,
+};
+
+/// Verifies `buf` as a `T` and returns a view borrowing from it.
+pub fn verified<'a, T>(buf: &'a [u8]) -> Result<T::Inner, InvalidFlatbuffer>
+where
+    T: flatbuffers::Follow<'a> + Verifiable + 'a,
+{
+    flatbuffers::root_with_opts::<T>(&VERIFIER_OPTIONS, buf)
+}
+
+pub fn event(buf: &[u8]) -> Result<wire::SecurityEvent<'_>, InvalidFlatbuffer> {
+    verified::<wire::SecurityEvent>(buf)
+}
+
+pub fn signal(buf: &[u8]) -> Result<wire::VehicleSignal<'_>, InvalidFlatbuffer> {
+    verified::<wire::VehicleSignal>(buf)
+}
+
+pub fn order(buf: &[u8]) -> Result<wire::BlockOrder<'_>, InvalidFlatbuffer> {
+    verified::<wire::BlockOrder>(buf)
+}
+
+pub fn ack(buf: &[u8]) -> Result<wire::BlockAck<'_>, InvalidFlatbuffer> {
+    verified::<wire::BlockAck>(buf)
+}
+
+pub fn incident(buf: &[u8]) -> Result<wire::Incident<'_>, InvalidFlatbuffer> {
+    verified::<wire::Incident>(buf)
+}
+
+pub fn incident_ack(buf: &[u8]) -> Result<wire::IncidentAck<'_>, InvalidFlatbuffer> {
+    verified::<wire::IncidentAck>(buf)
+}
+
+pub fn heartbeat(buf: &[u8]) -> Result<wire::Heartbeat<'_>, InvalidFlatbuffer> {
+    verified::<wire::Heartbeat>(buf)
+}
+
+/// A short, stable label of a block order's action, for logs and incident records.
+pub fn action_summary(order: &wire::BlockOrder<'_>) -> String {
+    if let Some(a) = order.action_as_block_someip_client() {
+        format!(
+            "block SOME/IP client {} (0x{:04x})",
+            a.client_ecu().unwrap_or("?"),
+            a.client_id()
+        )
+    } else if let Some(a) = order.action_as_drop_flow() {
+        format!(
+            "drop flow {} -> {}:{}",
+            non_empty(a.src()),
+            non_empty(a.dst()),
+            a.dst_port()
+        )
+    } else if let Some(a) = order.action_as_isolate_ecu() {
+        format!("isolate {}", a.ecu().unwrap_or("?"))
+    } else if let Some(a) = order.action_as_stop_process() {
+        format!("stop process {} ({})", a.name().unwrap_or("?"), a.pid())
+    } else {
+        "unknown action".to_owned()
+    }
+}
+
+fn non_empty(s: Option<&str>) -> &str {
+    match s {
+        Some(s) if !s.is_empty() => s,
+        _ => "any",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_rejected_not_panicked_on() {
+        let inputs: &[&[u8]] = &[
+            b"",
+            b"\x00",
+            b"\xff\xff\xff\xff",
+            b"\x08\x00\x00\x00\x00\x00\x00\x00",
+            &[
+                0x10, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0, 0,
+            ],
+        ];
+        for input in inputs {
+            assert!(event(input).is_err(), "{input:?} accepted as an event");
+            assert!(order(input).is_err(), "{input:?} accepted as an order");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_beyond_the_limit_is_rejected() {
+        let mut opts = VERIFIER_OPTIONS;
+        opts.max_depth = 1;
+        let mut fbb = flatbuffers::FlatBufferBuilder::new();
+        let bytes = crate::encode::tests::sample_event(&mut fbb).to_vec();
+        assert!(event(&bytes).is_ok());
+        assert!(flatbuffers::root_with_opts::<wire::SecurityEvent>(&opts, &bytes).is_err());
+    }
+}
