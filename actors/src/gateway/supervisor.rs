@@ -1,0 +1,116 @@
+//! The gateway supervisor: opens the backbone's router and supervises ingest, correlator,
+//! responder, escalator and the gateway's own uplink (for the events it raises itself).
+//!
+//! Restart policy: any child that fails stops the gateway, and the process exits non-zero for
+//! its service manager to restart it: the children share state (the correlator's windows, the
+//! responder's pending orders) that a lone restart would silently lose.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorRef, SupervisionEvent};
+use tracing::{error, info};
+use zenoh::Session;
+
+use super::correlator::{Correlator, CorrelatorArgs};
+use super::escalator::{Escalator, EscalatorArgs};
+use super::ingest::{Ingest, IngestArgs};
+use super::responder::{Responder, ResponderArgs};
+use super::GatewayConfig;
+use crate::bus;
+use crate::sensor::uplink::{Front, Uplink, UplinkArgs, UplinkHandle};
+use crate::ActorError;
+
+pub struct Gateway;
+
+pub struct GatewayState {
+    _session: Arc<Session>,
+}
+
+pub enum GatewayMsg {}
+
+impl Actor for Gateway {
+    type Msg = GatewayMsg;
+    type State = GatewayState;
+    type Arguments = GatewayConfig;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        config: GatewayConfig,
+    ) -> Result<Self::State, ActorError> {
+        let session = Arc::new(bus::open(&bus::Role::Router { listen: config.listen.clone() }).await?);
+        info!(listen = ?config.listen, "Backbone router up.");
+        let vin = config.topology.vin().to_owned();
+        let cell = myself.get_cell();
+        let front = Front::default();
+        let (uplink, _) = Actor::spawn_linked(
+            None,
+            Uplink,
+            UplinkArgs {
+                session: Arc::clone(&session),
+                vin: vin.clone(),
+                ecu: super::ECU.to_owned(),
+                front: Arc::clone(&front),
+            },
+            cell.clone(),
+        )
+        .await?;
+        let (escalator, _) = Actor::spawn_linked(
+            None,
+            Escalator,
+            EscalatorArgs { session: Arc::clone(&session), vin: vin.clone(), vsoc: config.vsoc.clone() },
+            cell.clone(),
+        )
+        .await?;
+        // The correlator and the responder need each other's address: the correlator starts
+        // first and is told the responder's once that has started.
+        let (correlator, _) = Actor::spawn_linked(
+            None,
+            Correlator,
+            CorrelatorArgs {
+                window_ns: config.topology.correlation.lateral_window_ms.saturating_mul(1_000_000),
+                escalator,
+                responder: None,
+            },
+            cell.clone(),
+        )
+        .await?;
+        let (responder, _) = Actor::spawn_linked(
+            None,
+            Responder,
+            ResponderArgs {
+                session: Arc::clone(&session),
+                topology: Arc::clone(&config.topology),
+                addressing: config.addressing,
+                correlator: correlator.clone(),
+            },
+            cell.clone(),
+        )
+        .await?;
+        correlator.cast(super::correlator::CorrelatorMsg::Responder(responder))?;
+        Actor::spawn_linked(
+            None,
+            Ingest,
+            IngestArgs { session: Arc::clone(&session), vin, correlator, uplink: UplinkHandle::new(uplink, front) },
+            cell,
+        )
+        .await?;
+        Ok(GatewayState { _session: session })
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        _state: &mut GatewayState,
+    ) -> Result<(), ActorError> {
+        let reason = match event {
+            SupervisionEvent::ActorFailed(cell, err) => format!("{:?} failed: {err}", cell.get_id()),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => format!("{:?} stopped: {reason:?}", cell.get_id()),
+            _ => return Ok(()),
+        };
+        error!(%reason, "Gateway child ended; stopping the gateway.");
+        myself.stop(Some(reason));
+        Ok(())
+    }
+}

@@ -1,0 +1,45 @@
+//! The sensor agent that runs on an ECU: detectors, the uplink that stamps and publishes their
+//! events, and the enforcer that applies the gateway's block orders, under one supervisor.
+
+pub mod agent;
+pub mod enforcer;
+pub mod host;
+pub mod signals;
+pub mod someip;
+pub mod uplink;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use vsiem_topology::{AddressMode, Topology};
+
+pub use agent::SensorAgent;
+
+/// What a sensor agent needs to know about where it runs.
+#[derive(Debug, Clone)]
+pub struct SensorConfig {
+    pub topology: Arc<Topology>,
+    pub ecu: String,
+    pub addressing: AddressMode,
+    /// Prefix of every host path of the topology: `/` on an ECU, a scratch tree in the demo.
+    pub fs_root: PathBuf,
+    /// Host the simulated application of this ECU (the demo's vehicle) behind its sensors.
+    pub simulate: bool,
+    /// The gateway's Zenoh endpoints.
+    pub gateway: Vec<String>,
+}
+
+impl SensorConfig {
+    /// The path on this machine of a path of the ECU's file system.
+    pub fn host_path(&self, ecu_path: &str) -> PathBuf {
+        self.fs_root.join(ecu_path.trim_start_matches('/'))
+    }
+
+    /// The ECU's path of a path on this machine (inverse of [`Self::host_path`]).
+    pub fn ecu_path(&self, host_path: &Path) -> String {
+        match host_path.strip_prefix(&self.fs_root) {
+            Ok(rest) => format!("/{}", rest.display()),
+            Err(_) => host_path.display().to_string(),
+        }
+    }
+}

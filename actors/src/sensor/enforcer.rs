@@ -1,0 +1,194 @@
+//! The enforcer: applies the gateway's block orders on this ECU and acknowledges each one,
+//! then lifts it when its TTL expires or the gateway revokes it.
+//!
+//! Enforcement points: the SOME/IP guard's blocklist (block a client) and the process table
+//! (stop a process). Dropping flows and isolating an ECU need nftables and CAP_NET_ADMIN; an
+//! enforcer without them says so in its ack (`Unsupported`) instead of pretending.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flatbuffers::FlatBufferBuilder;
+use ractor::{Actor, ActorRef};
+use tracing::{info, warn};
+use vsiem_schemas::encode::{self, AckDraft};
+use vsiem_schemas::wire::AckStatus;
+use vsiem_schemas::{now_ns, read};
+use zenoh::pubsub::Subscriber;
+use zenoh::Session;
+
+use super::someip::Blocklist;
+use crate::bus::{self, keys};
+use crate::ActorError;
+
+pub struct Enforcer;
+
+pub struct EnforcerArgs {
+    pub session: Arc<Session>,
+    pub vin: String,
+    pub ecu: String,
+    /// The SOME/IP guard's blocklist, when this ECU runs the guard.
+    pub blocklist: Option<Blocklist>,
+}
+
+pub struct EnforcerState {
+    args: EnforcerArgs,
+    fbb: FlatBufferBuilder<'static>,
+    /// The answer given to each order, so a retried order gets the same answer.
+    answered: HashMap<u64, (AckStatus, String)>,
+    _orders: Subscriber<()>,
+}
+
+pub enum EnforcerMsg {
+    Order(Vec<u8>),
+    Expire(u64),
+}
+
+impl Actor for Enforcer {
+    type Msg = EnforcerMsg;
+    type State = EnforcerState;
+    type Arguments = EnforcerArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: EnforcerArgs,
+    ) -> Result<Self::State, ActorError> {
+        let orders = args
+            .session
+            .declare_subscriber(keys::order(&args.vin, &args.ecu))
+            .callback(move |sample| {
+                let _ = myself.cast(EnforcerMsg::Order(sample.payload().to_bytes().into_owned()));
+            })
+            .await?;
+        Ok(EnforcerState {
+            args,
+            fbb: FlatBufferBuilder::new(),
+            answered: HashMap::new(),
+            _orders: orders,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: EnforcerMsg,
+        state: &mut EnforcerState,
+    ) -> Result<(), ActorError> {
+        match msg {
+            EnforcerMsg::Order(bytes) => {
+                let order = match read::order(&bytes) {
+                    Ok(order) => order,
+                    Err(e) => {
+                        warn!(error = %e, "Malformed block order ignored.");
+                        return Ok(());
+                    }
+                };
+                let id = order.order_id();
+                let (status, detail) = if order.revoke() {
+                    state.lift(id);
+                    (AckStatus::Revoked, String::new())
+                } else if let Some(answer) = state.answered.get(&id) {
+                    answer.clone()
+                } else {
+                    let answer = state.apply(&order);
+                    info!(order = id, action = %read::action_summary(&order), status = ?answer.0, detail = %answer.1, "Block order handled.");
+                    if answer.0 == AckStatus::Applied && order.ttl_ms() > 0 {
+                        myself.send_after(Duration::from_millis(u64::from(order.ttl_ms())), move || EnforcerMsg::Expire(id));
+                    }
+                    state.answered.insert(id, answer.clone());
+                    answer
+                };
+                state.ack(id, status, &detail).await?;
+            }
+            EnforcerMsg::Expire(id) => {
+                if state.lift(id) {
+                    info!(order = id, "Block order expired.");
+                    state.ack(id, AckStatus::Expired, "").await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl EnforcerState {
+    fn apply(&mut self, order: &vsiem_schemas::wire::BlockOrder<'_>) -> (AckStatus, String) {
+        if let Some(block) = order.action_as_block_someip_client() {
+            let Some(list) = &self.args.blocklist else {
+                return (AckStatus::Unsupported, "no SOME/IP guard on this ECU".into());
+            };
+            let ttl = match order.ttl_ms() {
+                0 => Duration::from_secs(365 * 24 * 3600),
+                ms => Duration::from_millis(u64::from(ms)),
+            };
+            let client = block.client_ecu().unwrap_or_default();
+            list.insert(order.order_id(), client, block.service(), block.method(), Instant::now() + ttl);
+            (AckStatus::Applied, format!("SOME/IP requests of {client} refused"))
+        } else if let Some(stop) = order.action_as_stop_process() {
+            stop_process(stop.pid(), stop.name().unwrap_or_default())
+        } else if order.action_as_drop_flow().is_some() || order.action_as_isolate_ecu().is_some() {
+            (AckStatus::Unsupported, "needs the nftables enforcer (root, CAP_NET_ADMIN)".into())
+        } else {
+            (AckStatus::Rejected, "unknown action".into())
+        }
+    }
+
+    /// Lifts an order's block; true when there was one to lift.
+    fn lift(&mut self, order_id: u64) -> bool {
+        self.answered.remove(&order_id);
+        self.args.blocklist.as_ref().is_some_and(|l| l.remove(order_id))
+    }
+
+    async fn ack(&mut self, order_id: u64, status: AckStatus, detail: &str) -> Result<(), ActorError> {
+        let bytes = encode::ack(
+            &mut self.fbb,
+            &AckDraft {
+                vin: &self.args.vin,
+                order_id,
+                ecu: &self.args.ecu,
+                status,
+                detail,
+                timestamp_ns: now_ns(),
+            },
+        );
+        bus::put(&self.args.session, &keys::ack(&self.args.vin, &self.args.ecu), bytes, bus::ORDERS).await?;
+        Ok(())
+    }
+}
+
+/// Kills a process, after checking the pid still names the process the order means (pids are
+/// reused).
+fn stop_process(pid: u32, name: &str) -> (AckStatus, String) {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if comm.trim_end() != name {
+        return (AckStatus::Rejected, format!("pid {pid} is not {name} (any more)"));
+    }
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return (AckStatus::Rejected, format!("pid {pid} out of range"));
+    };
+    // SAFETY: kill(2) takes plain integers and has no memory effects on this process.
+    if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+        (AckStatus::Applied, format!("{name} ({pid}) killed"))
+    } else {
+        (AckStatus::Rejected, std::io::Error::last_os_error().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_process_kills_only_the_named_process() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let (status, detail) = stop_process(child.id(), "not-sleep");
+        assert_eq!(status, AckStatus::Rejected, "{detail}");
+        let (status, detail) = stop_process(child.id(), "sleep");
+        assert_eq!(status, AckStatus::Applied, "{detail}");
+        let exit = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(exit.signal(), Some(libc::SIGKILL));
+    }
+}

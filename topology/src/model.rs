@@ -1,0 +1,317 @@
+//! The validated vehicle model: what every other crate reads, and the lookups they need.
+//!
+//! Values of these types only come out of validation (`Topology::load`, `Topology::reference`,
+//! `Topology::from_toml`), so the lookups below may rely on its guarantees: names are unique,
+//! every reference resolves and there is exactly one gateway.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde::{Deserialize, Serialize};
+
+/// A whole vehicle: its networks, its hosts, what they may say to each other, and the SIEM's
+/// knobs that depend on them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Topology {
+    pub vehicle: Vehicle,
+    pub someip: SomeIp,
+    pub zones: Vec<Zone>,
+    pub ecus: Vec<Ecu>,
+    pub testers: Vec<Tester>,
+    pub vsoc: Vsoc,
+    pub services: Vec<Service>,
+    pub flows: Vec<Flow>,
+    pub diagnostics: Diagnostics,
+    pub threat_intel: ThreatIntel,
+    pub correlation: Correlation,
+    pub response: Response,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Vehicle {
+    pub vin: String,
+    pub name: String,
+}
+
+/// Vehicle-wide SOME/IP parameters; a header that disagrees with them is an anomaly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SomeIp {
+    pub protocol_version: u8,
+    pub interface_version: u8,
+    pub sd_port: u16,
+    pub sd_multicast: Ipv4Addr,
+}
+
+/// One network segment: an in-vehicle zone behind the gateway (802.1Q tagged on its trunk), or an
+/// external network such as cellular.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Zone {
+    pub name: String,
+    /// `None` exactly for external zones: they are not on a vehicle trunk.
+    pub vlan: Option<u16>,
+    /// Network address of the zone's /24 in the container testbed.
+    pub subnet: Ipv4Addr,
+    /// Third octet of `subnet`: the Z of the loopback address 127.0.Z.H. Unique per vehicle.
+    pub index: u8,
+    pub external: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EcuRole {
+    Gateway,
+    Tcu,
+    Ivi,
+    DomainController,
+}
+
+impl EcuRole {
+    /// The spelling used in topology files.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EcuRole::Gateway => "gateway",
+            EcuRole::Tcu => "tcu",
+            EcuRole::Ivi => "ivi",
+            EcuRole::DomainController => "domain-controller",
+        }
+    }
+}
+
+/// What `vsiem sensor --ecu NAME` runs on that ECU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SensorKind {
+    /// File integrity of `HostConfig::watch` / `read_only`.
+    Files,
+    /// Process starts checked against `HostConfig::processes`.
+    Processes,
+    /// SOME/IP and SOME/IP-SD traffic checked against `services`.
+    Someip,
+    /// Vehicle signals (speed, gear, ...) decoded from SOME/IP events.
+    Signals,
+    /// IP flows, DNS and DoIP checked against `flows`, `diagnostics` and `threat_intel`.
+    Net,
+}
+
+impl SensorKind {
+    /// The spelling used in topology files and on the command line.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SensorKind::Files => "files",
+            SensorKind::Processes => "processes",
+            SensorKind::Someip => "someip",
+            SensorKind::Signals => "signals",
+            SensorKind::Net => "net",
+        }
+    }
+}
+
+/// An ECU's attachment to a zone: host H of the zone's subnet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Interface {
+    pub zone: String,
+    pub host: u8,
+}
+
+/// What the host sensor watches on an ECU that runs a general-purpose OS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostConfig {
+    /// Absolute paths whose files are hashed and watched.
+    pub watch: Vec<String>,
+    /// Absolute paths, each under a `watch` path, where any change is an intrusion.
+    pub read_only: Vec<String>,
+    /// Executable names allowed to run.
+    pub processes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ecu {
+    pub name: String,
+    pub role: EcuRole,
+    pub client_id: Option<u16>,
+    pub doip_address: Option<u16>,
+    pub sensors: Vec<SensorKind>,
+    /// Never empty; the first one is the ECU's primary address.
+    pub interfaces: Vec<Interface>,
+    pub host: Option<HostConfig>,
+}
+
+/// A diagnostic tester plugged into the vehicle (not an ECU: it runs no sensor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tester {
+    pub name: String,
+    pub zone: String,
+    pub host: u8,
+    pub doip_address: u16,
+}
+
+/// Where the V-SOC listens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Vsoc {
+    pub zone: String,
+    pub host: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    /// The spelling used in topology files.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
+/// A SOME/IP method; id < 0x8000.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Method {
+    pub id: u16,
+    pub name: String,
+    /// ECUs allowed to call it; empty means nobody may call it over the network.
+    pub clients: Vec<String>,
+    pub safety_critical: bool,
+    /// Payload description (free text); empty means no payload.
+    pub request: String,
+    pub response: String,
+}
+
+impl Method {
+    pub fn allows(&self, ecu: &str) -> bool {
+        self.clients.iter().any(|client| client == ecu)
+    }
+}
+
+/// A SOME/IP event; id >= 0x8000.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub id: u16,
+    pub name: String,
+    pub subscribers: Vec<String>,
+    /// Payload description (free text); empty means not specified.
+    pub payload: String,
+    /// Cycle time for cyclic events.
+    pub cycle_ms: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Service {
+    pub id: u16,
+    pub name: String,
+    pub provider: String,
+    pub transport: Transport,
+    pub port: u16,
+    pub methods: Vec<Method>,
+    pub events: Vec<Event>,
+}
+
+impl Service {
+    pub fn method(&self, id: u16) -> Option<&Method> {
+        self.methods.iter().find(|method| method.id == id)
+    }
+
+    pub fn event(&self, id: u16) -> Option<&Event> {
+        self.events.iter().find(|event| event.id == id)
+    }
+}
+
+/// An allowed flow beyond SOME/IP service calls. `from` and `to` are ECU names, `OUTSIDE` or
+/// `VSOC`; `via` is the ECU that forwards it (e.g. the TCU for an IVI's Internet traffic).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Flow {
+    pub from: String,
+    pub to: String,
+    pub via: Option<String>,
+    pub proto: Transport,
+    pub ports: Vec<u16>,
+}
+
+/// Flow endpoint for anything outside the vehicle that is not the V-SOC.
+pub const OUTSIDE: &str = "outside";
+/// Flow endpoint for the V-SOC.
+pub const VSOC: &str = "vsoc";
+
+/// DoIP / UDS policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostics {
+    pub port: u16,
+    /// Testers allowed to activate routing.
+    pub testers: Vec<String>,
+    /// Routing activation only while speed is 0 and gear is P.
+    pub require_stationary: bool,
+    /// UDS service ids whose use is reported.
+    pub dangerous_services: Vec<u8>,
+}
+
+/// Indicators loaded from the STIX bundle, plus domains known to be fine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThreatIntel {
+    /// Lowercase, without trailing dot.
+    pub domains: Vec<String>,
+    pub addresses: Vec<IpAddr>,
+    /// Lowercase, without trailing dot.
+    pub benign_domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Correlation {
+    /// How long after a compromise a move to another ECU still counts as lateral movement.
+    pub lateral_window_ms: u64,
+}
+
+/// How the V-SOC's response orders behave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Response {
+    pub order_ttl_ms: u64,
+    pub ack_timeout_ms: u64,
+    pub max_retries: u32,
+    /// Safety: unless true, never block a safety-critical flow nor isolate an ECU while moving.
+    pub block_while_moving: bool,
+}
+
+impl Topology {
+    pub fn vin(&self) -> &str {
+        &self.vehicle.vin
+    }
+
+    pub fn ecu(&self, name: &str) -> Option<&Ecu> {
+        self.ecus.iter().find(|ecu| ecu.name == name)
+    }
+
+    pub fn gateway(&self) -> &Ecu {
+        self.ecus
+            .iter()
+            .find(|ecu| ecu.role == EcuRole::Gateway)
+            .expect("validation guarantees exactly one gateway")
+    }
+
+    pub fn ecu_by_client_id(&self, id: u16) -> Option<&Ecu> {
+        self.ecus.iter().find(|ecu| ecu.client_id == Some(id))
+    }
+
+    pub fn tester(&self, name: &str) -> Option<&Tester> {
+        self.testers.iter().find(|tester| tester.name == name)
+    }
+
+    pub fn zone(&self, name: &str) -> Option<&Zone> {
+        self.zones.iter().find(|zone| zone.name == name)
+    }
+
+    pub fn service(&self, id: u16) -> Option<&Service> {
+        self.services.iter().find(|service| service.id == id)
+    }
+
+    pub fn services_provided_by<'a>(
+        &'a self,
+        ecu: &'a str,
+    ) -> impl Iterator<Item = &'a Service> + 'a {
+        self.services
+            .iter()
+            .filter(move |service| service.provider == ecu)
+    }
+}

@@ -1,0 +1,186 @@
+//! Stage 1: the topology file exactly as written, checked only for shape by serde.
+//!
+//! Unknown fields are refused here so that a typo never silently becomes a default; everything
+//! that needs more than one field to check is left to `validate`.
+
+use std::net::Ipv4Addr;
+
+use serde::Deserialize;
+
+use crate::model::{EcuRole, SensorKind, Transport};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTopology {
+    pub vehicle: RawVehicle,
+    pub someip: RawSomeIp,
+    pub zones: Vec<RawZone>,
+    pub ecus: Vec<RawEcu>,
+    #[serde(default)]
+    pub testers: Vec<RawTester>,
+    pub vsoc: RawVsoc,
+    #[serde(default)]
+    pub services: Vec<RawService>,
+    #[serde(default)]
+    pub flows: Vec<RawFlow>,
+    pub diagnostics: RawDiagnostics,
+    pub threat_intel: RawThreatIntel,
+    pub correlation: RawCorrelation,
+    pub response: RawResponse,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVehicle {
+    pub vin: String,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSomeIp {
+    pub protocol_version: u8,
+    pub interface_version: u8,
+    pub sd_port: u16,
+    pub sd_multicast: Ipv4Addr,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawZone {
+    pub name: String,
+    pub vlan: Option<u16>,
+    /// "a.b.c.0/24"; parsed in stage 2 so that a bad one is reported with the other problems.
+    pub subnet: String,
+    #[serde(default)]
+    pub external: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawInterface {
+    pub zone: String,
+    pub host: u8,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHostConfig {
+    #[serde(default)]
+    pub watch: Vec<String>,
+    #[serde(default)]
+    pub read_only: Vec<String>,
+    #[serde(default)]
+    pub processes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEcu {
+    pub name: String,
+    pub role: EcuRole,
+    pub client_id: Option<u16>,
+    pub doip_address: Option<u16>,
+    #[serde(default)]
+    pub sensors: Vec<SensorKind>,
+    pub interfaces: Vec<RawInterface>,
+    pub host: Option<RawHostConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTester {
+    pub name: String,
+    pub zone: String,
+    pub host: u8,
+    pub doip_address: u16,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVsoc {
+    pub zone: String,
+    pub host: u8,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMethod {
+    pub id: u16,
+    pub name: String,
+    pub clients: Vec<String>,
+    pub safety_critical: bool,
+    #[serde(default)]
+    pub request: String,
+    #[serde(default)]
+    pub response: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEvent {
+    pub id: u16,
+    pub name: String,
+    pub subscribers: Vec<String>,
+    #[serde(default)]
+    pub payload: String,
+    pub cycle_ms: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawService {
+    pub id: u16,
+    pub name: String,
+    pub provider: String,
+    pub transport: Transport,
+    pub port: u16,
+    #[serde(default)]
+    pub methods: Vec<RawMethod>,
+    #[serde(default)]
+    pub events: Vec<RawEvent>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFlow {
+    pub from: String,
+    pub to: String,
+    /// Absent and "" both mean "direct".
+    pub via: Option<String>,
+    pub proto: Transport,
+    pub ports: Vec<u16>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDiagnostics {
+    pub port: u16,
+    pub testers: Vec<String>,
+    pub require_stationary: bool,
+    pub dangerous_services: Vec<u8>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawThreatIntel {
+    /// Path of a STIX 2.1 bundle, relative to the topology file.
+    pub stix: String,
+    #[serde(default)]
+    pub benign_domains: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCorrelation {
+    pub lateral_window_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawResponse {
+    pub order_ttl_ms: u64,
+    pub ack_timeout_ms: u64,
+    pub max_retries: u32,
+    pub block_while_moving: bool,
+}
