@@ -35,6 +35,8 @@ pub enum Record {
         origin: String,
         events: usize,
         actions: Vec<String>,
+        opened_ns: u64,
+        /// When this version was made: the incident's updates are records of their own.
         ts_ns: u64,
     },
     Order {
@@ -121,7 +123,8 @@ fn record(sample: &Sample) -> Option<Record> {
                 .flatten()
                 .map(|a| format!("{}: {} ({:?})", a.target_ecu().unwrap_or("?"), a.summary().unwrap_or("?"), a.status()))
                 .collect(),
-            ts_ns: i.opened_ns(),
+            opened_ns: i.opened_ns(),
+            ts_ns: i.updated_ns(),
         }),
         Kind::Order { .. } => read::order(&bytes).map(|o| Record::Order {
             id: o.order_id(),

@@ -190,6 +190,8 @@ pub struct IncidentDraft {
     pub rule: String,
     pub origin_ecu: String,
     pub opened_ns: u64,
+    /// When this version of the incident was made (equal to `opened_ns` for the first).
+    pub updated_ns: u64,
     pub events: Vec<EventRefDraft>,
     pub vehicle_state: VehicleSnapshot,
     pub actions: Vec<ActionTakenDraft>,
@@ -468,6 +470,7 @@ pub fn incident<'b>(
         events: Some(events),
         vehicle_state: Some(vehicle_state(fbb, &draft.vehicle_state)),
         actions: Some(actions),
+        updated_ns: draft.updated_ns,
     };
     let root = wire::Incident::create(fbb, &args);
     fbb.finish_minimal(root);
@@ -656,6 +659,7 @@ pub(crate) mod tests {
             rule: "r".into(),
             origin_ecu: "ivi".into(),
             opened_ns: 1,
+            updated_ns: 1,
             events: refs,
             vehicle_state: VehicleSnapshot::default(),
             actions: vec![],

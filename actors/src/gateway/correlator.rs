@@ -86,6 +86,7 @@ impl Actor for Correlator {
             CorrelatorMsg::Actions { incident_id, actions } => {
                 if let Some(incident) = state.incidents.get_mut(&incident_id) {
                     incident.actions = actions;
+                    incident.updated_ns = vsiem_schemas::now_ns();
                     let _ = state.args.escalator.cast(EscalatorMsg::Escalate(incident.clone()));
                 }
             }
@@ -130,7 +131,8 @@ impl CorrelatorState {
                 self.respond(incident_id);
             }
             Lateral::Raise { incident_id, origin, events } => {
-                let opened_ns = events.last().map_or(0, |e| e.timestamp_ns);
+                let opened_ns = vsiem_schemas::now_ns();
+                let last_event_ns = events.last().map_or(opened_ns, |e| e.timestamp_ns);
                 let incident = IncidentDraft {
                     incident_id,
                     severity: wire::Severity::Critical,
@@ -138,8 +140,9 @@ impl CorrelatorState {
                     rule: rule::NAME.to_owned(),
                     origin_ecu: origin.clone(),
                     opened_ns,
+                    updated_ns: opened_ns,
                     events,
-                    vehicle_state: self.vehicle_at(opened_ns),
+                    vehicle_state: self.vehicle_at(last_event_ns),
                     actions: Vec::new(),
                 };
                 info!(incident = incident_id, origin = %origin, events = incident.events.len(), "Incident raised.");

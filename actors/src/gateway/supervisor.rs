@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorRef, SupervisionEvent};
 use tracing::{error, info};
+use zenoh::liveliness::LivelinessToken;
 use zenoh::Session;
 
 use super::correlator::{Correlator, CorrelatorArgs};
@@ -16,7 +17,7 @@ use super::escalator::{Escalator, EscalatorArgs};
 use super::ingest::{Ingest, IngestArgs};
 use super::responder::{Responder, ResponderArgs};
 use super::GatewayConfig;
-use crate::bus;
+use crate::bus::{self, keys};
 use crate::sensor::uplink::{Front, Uplink, UplinkArgs, UplinkHandle};
 use crate::ActorError;
 
@@ -24,6 +25,8 @@ pub struct Gateway;
 
 pub struct GatewayState {
     _session: Arc<Session>,
+    /// Declared once ingest subscribes: while it is seen, the gateway takes events.
+    _alive: LivelinessToken,
 }
 
 pub enum GatewayMsg {}
@@ -91,11 +94,12 @@ impl Actor for Gateway {
         Actor::spawn_linked(
             None,
             Ingest,
-            IngestArgs { session: Arc::clone(&session), vin, correlator, uplink: UplinkHandle::new(uplink, front) },
+            IngestArgs { session: Arc::clone(&session), vin: vin.clone(), correlator, uplink: UplinkHandle::new(uplink, front) },
             cell,
         )
         .await?;
-        Ok(GatewayState { _session: session })
+        let alive = session.liveliness().declare_token(keys::alive(&vin, super::ECU)).await?;
+        Ok(GatewayState { _session: session, _alive: alive })
     }
 
     async fn handle_supervisor_evt(

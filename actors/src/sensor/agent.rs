@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 use vsiem_schemas::catalog;
 use vsiem_schemas::encode::SensorHealthDraft;
 use vsiem_topology::SensorKind;
+use zenoh::liveliness::LivelinessToken;
 use zenoh::Session;
 
 use super::enforcer::{Enforcer, EnforcerArgs};
@@ -23,7 +24,7 @@ use super::signals::{SignalArgs, SignalSensor};
 use super::someip::{Blocklist, GuardArgs, SharedApplication, SomeipGuard};
 use super::uplink::{self, Front, Uplink, UplinkArgs, UplinkHandle};
 use super::SensorConfig;
-use crate::bus;
+use crate::bus::{self, keys};
 use crate::sim::body::{self, Body};
 use crate::sim::chassis::Drive;
 use crate::ActorError;
@@ -49,6 +50,8 @@ pub struct AgentState {
     detectors: HashMap<ActorId, SensorKind>,
     /// Recent restarts of each detector, to give up on one that keeps failing.
     restarts: HashMap<SensorKind, Vec<Instant>>,
+    /// Declared once every detector runs: while the gateway sees it, this agent watches.
+    _alive: Option<LivelinessToken>,
 }
 
 /// The agent takes no messages: it only supervises.
@@ -115,10 +118,14 @@ impl Actor for SensorAgent {
             application,
             detectors: HashMap::new(),
             restarts: HashMap::new(),
+            _alive: None,
         };
         for kind in &ecu.sensors {
             state.spawn(myself.get_cell(), *kind).await?;
         }
+        let key = keys::alive(state.config.topology.vin(), &ecu.name);
+        state._alive = Some(state.session.liveliness().declare_token(key).await?);
+        info!(ecu = %ecu.name, detectors = state.detectors.len(), "Sensor agent watching.");
         Ok(state)
     }
 

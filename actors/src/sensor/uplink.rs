@@ -1,6 +1,5 @@
 //! The uplink: stamps each detection with its sensor's next sequence number, encodes it as a
-//! SecurityEvent and publishes it to the gateway; holds the agent's liveliness token and sends
-//! heartbeats.
+//! SecurityEvent and publishes it to the gateway, and sends heartbeats.
 //!
 //! Detectors reach it through an [`UplinkHandle`], a bounded front: when more than
 //! [`QUEUE_CAPACITY`] events wait, new ones are dropped and counted, and the count is itself
@@ -16,7 +15,6 @@ use ractor::{Actor, ActorRef};
 use tracing::{debug, warn};
 use vsiem_schemas::encode::{self, ContextDraft, EventDraft, HeartbeatDraft, SensorHealthDraft, Stamp};
 use vsiem_schemas::{catalog, now_ns};
-use zenoh::liveliness::LivelinessToken;
 use zenoh::Session;
 
 use crate::bus::{self, keys};
@@ -43,7 +41,6 @@ pub struct UplinkState {
     sequences: HashMap<&'static str, u64>,
     started: Instant,
     sent: u64,
-    _token: LivelinessToken,
 }
 
 pub enum UplinkMsg {
@@ -112,11 +109,6 @@ impl Actor for Uplink {
         myself: ActorRef<Self::Msg>,
         args: UplinkArgs,
     ) -> Result<Self::State, ActorError> {
-        let token = args
-            .session
-            .liveliness()
-            .declare_token(keys::alive(&args.vin, &args.ecu))
-            .await?;
         myself.send_interval(HEARTBEAT_PERIOD, || UplinkMsg::Heartbeat);
         Ok(UplinkState {
             args,
@@ -124,7 +116,6 @@ impl Actor for Uplink {
             sequences: HashMap::new(),
             started: Instant::now(),
             sent: 0,
-            _token: token,
         })
     }
 

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use someip_rs::transport::UdpClient;
 use someip_rs::{ClientId, MethodId, ServiceId, SomeIpMessage};
 use vsiem_topology::{AddressMode, Topology};
@@ -21,9 +21,10 @@ pub enum Scenario {
 }
 
 /// One step as the attacker saw its outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Step {
-    pub kind: &'static str,
+    /// Always "attack", so a step reads as what it is among other JSON lines.
+    pub kind: String,
     pub step: String,
     pub from: String,
     pub outcome: String,
@@ -157,7 +158,7 @@ impl Attacker<'_> {
 
 fn step(what: &str, from: &str, outcome: String) -> Step {
     Step {
-        kind: "attack",
+        kind: "attack".to_owned(),
         step: what.to_owned(),
         from: from.to_owned(),
         outcome,

@@ -3861,6 +3861,7 @@ impl<'a> Incident<'a> {
   pub const VT_EVENTS: ::flatbuffers::VOffsetT = 18;
   pub const VT_VEHICLE_STATE: ::flatbuffers::VOffsetT = 20;
   pub const VT_ACTIONS: ::flatbuffers::VOffsetT = 22;
+  pub const VT_UPDATED_NS: ::flatbuffers::VOffsetT = 24;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -3872,6 +3873,7 @@ impl<'a> Incident<'a> {
     args: &'args IncidentArgs<'args>
   ) -> ::flatbuffers::WIPOffset<Incident<'bldr>> {
     let mut builder = IncidentBuilder::new(_fbb);
+    builder.add_updated_ns(args.updated_ns);
     builder.add_opened_ns(args.opened_ns);
     builder.add_incident_id(args.incident_id);
     if let Some(x) = args.actions { builder.add_actions(x); }
@@ -3956,6 +3958,13 @@ impl<'a> Incident<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ActionTaken>>>>(Incident::VT_ACTIONS, None)}
   }
+  #[inline]
+  pub fn updated_ns(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(Incident::VT_UPDATED_NS, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Incident<'_> {
@@ -3974,6 +3983,7 @@ impl ::flatbuffers::Verifiable for Incident<'_> {
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<EventRef>>>>("events", Self::VT_EVENTS, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<VehicleState>>("vehicle_state", Self::VT_VEHICLE_STATE, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<ActionTaken>>>>("actions", Self::VT_ACTIONS, false)?
+     .visit_field::<u64>("updated_ns", Self::VT_UPDATED_NS, false)?
      .finish();
     Ok(())
   }
@@ -3989,6 +3999,7 @@ pub struct IncidentArgs<'a> {
     pub events: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<EventRef<'a>>>>>,
     pub vehicle_state: Option<::flatbuffers::WIPOffset<VehicleState<'a>>>,
     pub actions: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ActionTaken<'a>>>>>,
+    pub updated_ns: u64,
 }
 impl<'a> Default for IncidentArgs<'a> {
   #[inline]
@@ -4004,6 +4015,7 @@ impl<'a> Default for IncidentArgs<'a> {
       events: None,
       vehicle_state: None,
       actions: None,
+      updated_ns: 0,
     }
   }
 }
@@ -4054,6 +4066,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> IncidentBuilder<'a, 'b, A> {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Incident::VT_ACTIONS, actions);
   }
   #[inline]
+  pub fn add_updated_ns(&mut self, updated_ns: u64) {
+    self.fbb_.push_slot::<u64>(Incident::VT_UPDATED_NS, updated_ns, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> IncidentBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     IncidentBuilder {
@@ -4082,6 +4098,7 @@ impl ::core::fmt::Debug for Incident<'_> {
       ds.field("events", &self.events());
       ds.field("vehicle_state", &self.vehicle_state());
       ds.field("actions", &self.actions());
+      ds.field("updated_ns", &self.updated_ns());
       ds.finish()
   }
 }

@@ -1,0 +1,163 @@
+//! The command line: one subcommand per process role.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use vsiem_actors::sim::attacker::Scenario;
+use vsiem_actors::sim::chassis::Drive;
+use vsiem_topology::AddressMode;
+
+#[derive(Debug, Parser)]
+#[command(name = "vsiem", version, about = "In-vehicle SIEM for zonal Automotive Ethernet")]
+pub struct Cli {
+    /// Log as JSON lines instead of text (logs go to stderr).
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the sensor agent of one ECU (detectors, enforcer, uplink to the gateway).
+    Sensor(SensorArgs),
+    /// Run the central gateway: backbone router, ingest, correlation, response, escalation.
+    Gateway(GatewayArgs),
+    /// Run the V-SOC receiver that vehicles escalate incidents to.
+    Vsoc(VsocArgs),
+    /// Follow a vehicle's backbone: events, incidents, orders, acks, escalations.
+    Monitor(MonitorArgs),
+    /// The whole car, the V-SOC and an attacker on loopback, replaying the reference attack.
+    Demo(DemoArgs),
+    /// Check a topology file and print every problem in it.
+    Validate(ValidateArgs),
+    /// A simulated ECU program of the demo vehicle (not part of the SIEM).
+    #[command(hide = true)]
+    Sim(SimArgs),
+    /// The demo's attacker, or the benign traffic of a normal drive (not part of the SIEM).
+    #[command(hide = true)]
+    Attack(AttackArgs),
+}
+
+/// Where the vehicle runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Addressing {
+    /// One machine, rootless: ECU Z.H listens on 127.0.Z.H.
+    Loopback,
+    /// The container testbed: ECU Z.H is 10.10.Z.H on its zone's network.
+    Container,
+}
+
+impl From<Addressing> for AddressMode {
+    fn from(a: Addressing) -> Self {
+        match a {
+            Addressing::Loopback => AddressMode::Loopback,
+            Addressing::Container => AddressMode::Container,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VehicleArgs {
+    /// The vehicle's topology file (default: the embedded reference vehicle).
+    #[arg(long, env = "VSIEM_TOPOLOGY")]
+    pub topology: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Addressing::Loopback)]
+    pub addressing: Addressing,
+    /// The backbone's Zenoh port on the gateway (and the V-SOC's).
+    #[arg(long, default_value_t = 7447)]
+    pub port: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct SensorArgs {
+    #[command(flatten)]
+    pub vehicle: VehicleArgs,
+    /// The ECU this agent runs on, as the topology names it.
+    #[arg(long)]
+    pub ecu: String,
+    /// Root of the ECU's file system (the demo gives each ECU its own tree).
+    #[arg(long, default_value = "/")]
+    pub fs_root: PathBuf,
+    /// Host the simulated application of this ECU behind its sensors (demo vehicle).
+    #[arg(long)]
+    pub simulate: bool,
+    /// The simulated drive that a signals sensor reads.
+    #[arg(long, value_enum, default_value_t = Drive::Parked)]
+    pub drive: Drive,
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    #[command(flatten)]
+    pub vehicle: VehicleArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VsocArgs {
+    #[command(flatten)]
+    pub vehicle: VehicleArgs,
+    /// Where the V-SOC keeps incidents (JSON lines).
+    #[arg(long, default_value = "vsoc-incidents.jsonl")]
+    pub store: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    #[command(flatten)]
+    pub vehicle: VehicleArgs,
+    /// Print JSON lines instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Print the timeline and the summary as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+    /// What happens to the car.
+    #[arg(long, value_enum, default_value_t = Scenario::Reference)]
+    pub scenario: Scenario,
+    /// The vehicle's topology file (default: the embedded reference vehicle).
+    #[arg(long)]
+    pub topology: Option<PathBuf>,
+    /// Keep the processes' logs and file trees in this directory instead of a temporary one.
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[arg(long)]
+    pub topology: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    #[command(subcommand)]
+    pub program: SimProgram,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimProgram {
+    /// The IVI's media service, with its command-injection flaw.
+    IviMedia {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        fs_root: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AttackArgs {
+    #[command(flatten)]
+    pub vehicle: VehicleArgs,
+    #[arg(long, value_enum)]
+    pub scenario: Scenario,
+    /// The IVI media service the exploit targets.
+    #[arg(long)]
+    pub ivi_media: SocketAddr,
+}

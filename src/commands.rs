@@ -1,0 +1,203 @@
+//! What each subcommand does: build its configuration from the topology and run its actors
+//! until a signal stops them.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use ractor::Actor;
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::info;
+use vsiem_actors::gateway::{Gateway, GatewayConfig};
+use vsiem_actors::sensor::agent::AgentArgs;
+use vsiem_actors::sensor::{SensorAgent, SensorConfig};
+use vsiem_actors::sim::attacker::Attacker;
+use vsiem_actors::{bus, monitor, sim, vsoc};
+use vsiem_topology::{AddressMode, Topology, TopologyError};
+
+use crate::cli::{Command, SimProgram, VehicleArgs};
+
+pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Sensor(args) => {
+            let vehicle = Vehicle::new(&args.vehicle)?;
+            let config = SensorConfig {
+                gateway: vec![vehicle.gateway_endpoint(&args.ecu)?],
+                topology: vehicle.topology,
+                ecu: args.ecu,
+                addressing: vehicle.addressing,
+                fs_root: args.fs_root,
+                simulate: args.simulate,
+            };
+            supervise(SensorAgent, AgentArgs { config, drive: args.drive }).await
+        }
+        Command::Gateway(args) => {
+            let vehicle = Vehicle::new(&args.vehicle)?;
+            let config = GatewayConfig {
+                listen: vehicle.gateway_listen(),
+                vsoc: vec![vehicle.vsoc_endpoint()],
+                topology: vehicle.topology,
+                addressing: vehicle.addressing,
+            };
+            supervise(Gateway, config).await
+        }
+        Command::Vsoc(args) => {
+            let vehicle = Vehicle::new(&args.vehicle)?;
+            tokio::select! {
+                result = vsoc::run(vec![vehicle.vsoc_endpoint()], args.store) => result.map_err(|e| anyhow!(e))?,
+                () = shutdown() => {}
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Monitor(args) => {
+            let vehicle = Vehicle::new(&args.vehicle)?;
+            let session = bus::open(&bus::Role::Client { connect: vec![vehicle.gateway_endpoint("ivi")?] })
+                .await
+                .map_err(|e| anyhow!(e))?;
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let _monitor = monitor::watch(&session, vehicle.topology.vin(), tx).await.map_err(|e| anyhow!(e))?;
+            loop {
+                tokio::select! {
+                    Some(record) = rx.recv() => println!("{}", crate::demo::timeline::line(&record, None, args.json)),
+                    () = shutdown() => return Ok(ExitCode::SUCCESS),
+                }
+            }
+        }
+        Command::Demo(args) => crate::demo::run(args).await,
+        Command::Validate(args) => Ok(validate(&args.topology)),
+        Command::Sim(args) => match args.program {
+            SimProgram::IviMedia { listen, fs_root } => {
+                tokio::select! {
+                    result = sim::ivi_media::serve(listen, &fs_root) => result?,
+                    () = shutdown() => {}
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+        Command::Attack(args) => {
+            let vehicle = Vehicle::new(&args.vehicle)?;
+            let attacker = Attacker {
+                topology: &vehicle.topology,
+                addressing: vehicle.addressing,
+                ivi_media: args.ivi_media,
+                persistence: Duration::from_secs(5),
+            };
+            let scenario = args.scenario;
+            tokio::task::block_in_place(|| {
+                attacker.run(scenario, &mut |step| {
+                    println!("{}", serde_json::to_string(&step).expect("a step serializes"));
+                })
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn validate(path: &Path) -> ExitCode {
+    match Topology::load(path) {
+        Ok(topology) => {
+            println!("{}: valid ({} ECUs, {} services, VIN {})", path.display(), topology.ecus.len(), topology.services.len(), topology.vin());
+            ExitCode::SUCCESS
+        }
+        Err(TopologyError::Invalid(problems)) => {
+            eprintln!("{}: {} problems", path.display(), problems.len());
+            for problem in problems {
+                eprintln!("  {problem}");
+            }
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The topology and where its processes meet.
+pub struct Vehicle {
+    pub topology: Arc<Topology>,
+    pub addressing: AddressMode,
+    pub port: u16,
+}
+
+impl Vehicle {
+    pub fn new(args: &VehicleArgs) -> anyhow::Result<Self> {
+        Ok(Self {
+            topology: Arc::new(load_topology(args.topology.as_deref())?),
+            addressing: args.addressing.into(),
+            port: args.port,
+        })
+    }
+
+    /// The gateway's address in the zone of `ecu`'s primary interface.
+    pub fn gateway_endpoint(&self, ecu: &str) -> anyhow::Result<String> {
+        let t = &self.topology;
+        let zone = &t
+            .ecu(ecu)
+            .with_context(|| format!("{ecu} is not an ECU of the topology"))?
+            .interfaces
+            .first()
+            .with_context(|| format!("{ecu} has no interface"))?
+            .zone;
+        let gateway = t.gateway();
+        let Some(interface) = gateway.interfaces.iter().find(|i| &i.zone == zone) else {
+            bail!("{ecu} is in zone {zone}, where the gateway has no interface");
+        };
+        let ip = t
+            .host_address(zone, interface.host, self.addressing)
+            .with_context(|| format!("zone {zone} has no address"))?;
+        Ok(bus::endpoint(ip, self.port))
+    }
+
+    /// The gateway's address in every zone it is on.
+    pub fn gateway_listen(&self) -> Vec<String> {
+        let t = &self.topology;
+        t.gateway()
+            .interfaces
+            .iter()
+            .filter_map(|i| t.host_address(&i.zone, i.host, self.addressing))
+            .map(|ip| bus::endpoint(ip, self.port))
+            .collect()
+    }
+
+    pub fn vsoc_endpoint(&self) -> String {
+        bus::endpoint(self.topology.vsoc_address(self.addressing), self.port)
+    }
+}
+
+pub fn load_topology(path: Option<&Path>) -> anyhow::Result<Topology> {
+    match path {
+        None => Ok(Topology::reference()),
+        Some(path) => Topology::load(path).map_err(|e| anyhow!("{e}")),
+    }
+}
+
+/// Runs a root actor until it stops (an error: roots only stop on failure) or a signal asks.
+async fn supervise<A: Actor>(actor: A, args: A::Arguments) -> anyhow::Result<ExitCode> {
+    let (root, mut handle) = Actor::spawn(None, actor, args).await.map_err(|e| anyhow!("{e}"))?;
+    tokio::select! {
+        () = shutdown() => {
+            info!("Stopping.");
+            root.stop(Some("signal".into()));
+            let _ = handle.await;
+            Ok(ExitCode::SUCCESS)
+        }
+        result = &mut handle => {
+            result?;
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown() {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
