@@ -9,7 +9,11 @@ use vsiem_actors::sim::chassis::Drive;
 use vsiem_topology::AddressMode;
 
 #[derive(Debug, Parser)]
-#[command(name = "vsiem", version, about = "In-vehicle SIEM for zonal Automotive Ethernet")]
+#[command(
+    name = "vsiem",
+    version,
+    about = "In-vehicle SIEM for zonal Automotive Ethernet"
+)]
 pub struct Cli {
     /// Log as JSON lines instead of text (logs go to stderr).
     #[arg(long, global = true)]

@@ -31,7 +31,14 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 fs_root: args.fs_root,
                 simulate: args.simulate,
             };
-            supervise(SensorAgent, AgentArgs { config, drive: args.drive }).await
+            supervise(
+                SensorAgent,
+                AgentArgs {
+                    config,
+                    drive: args.drive,
+                },
+            )
+            .await
         }
         Command::Gateway(args) => {
             let vehicle = Vehicle::new(&args.vehicle)?;
@@ -53,11 +60,15 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Monitor(args) => {
             let vehicle = Vehicle::new(&args.vehicle)?;
-            let session = bus::open(&bus::Role::Client { connect: vec![vehicle.gateway_endpoint("ivi")?] })
+            let session = bus::open(&bus::Role::Client {
+                connect: vec![vehicle.gateway_endpoint("ivi")?],
+            })
+            .await
+            .map_err(|e| anyhow!(e))?;
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let _monitor = monitor::watch(&session, vehicle.topology.vin(), tx)
                 .await
                 .map_err(|e| anyhow!(e))?;
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let _monitor = monitor::watch(&session, vehicle.topology.vin(), tx).await.map_err(|e| anyhow!(e))?;
             loop {
                 tokio::select! {
                     Some(record) = rx.recv() => println!("{}", crate::demo::timeline::line(&record, None, args.json)),
@@ -87,7 +98,10 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let scenario = args.scenario;
             tokio::task::block_in_place(|| {
                 attacker.run(scenario, &mut |step| {
-                    println!("{}", serde_json::to_string(&step).expect("a step serializes"));
+                    println!(
+                        "{}",
+                        serde_json::to_string(&step).expect("a step serializes")
+                    );
                 })
             })?;
             Ok(ExitCode::SUCCESS)
@@ -98,7 +112,13 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
 fn validate(path: &Path) -> ExitCode {
     match Topology::load(path) {
         Ok(topology) => {
-            println!("{}: valid ({} ECUs, {} services, VIN {})", path.display(), topology.ecus.len(), topology.services.len(), topology.vin());
+            println!(
+                "{}: valid ({} ECUs, {} services, VIN {})",
+                path.display(),
+                topology.ecus.len(),
+                topology.services.len(),
+                topology.vin()
+            );
             ExitCode::SUCCESS
         }
         Err(TopologyError::Invalid(problems)) => {
@@ -176,7 +196,9 @@ pub fn load_topology(path: Option<&Path>) -> anyhow::Result<Topology> {
 
 /// Runs a root actor until it stops (an error: roots only stop on failure) or a signal asks.
 async fn supervise<A: Actor>(actor: A, args: A::Arguments) -> anyhow::Result<ExitCode> {
-    let (root, mut handle) = Actor::spawn(None, actor, args).await.map_err(|e| anyhow!("{e}"))?;
+    let (root, mut handle) = Actor::spawn(None, actor, args)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     tokio::select! {
         () = shutdown() => {
             info!("Stopping.");
@@ -193,7 +215,10 @@ async fn supervise<A: Actor>(actor: A, args: A::Arguments) -> anyhow::Result<Exi
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown() {
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         return std::future::pending().await;
     };
     tokio::select! {

@@ -74,7 +74,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             temp.path().to_owned()
         }
     };
-    let vehicle = Vehicle::new(&VehicleArgs { topology: args.topology.clone(), addressing: Addressing::Loopback, port: 7447 })?;
+    let vehicle = Vehicle::new(&VehicleArgs {
+        topology: args.topology.clone(),
+        addressing: Addressing::Loopback,
+        port: 7447,
+    })?;
     let mut fleet = Fleet::new(&dir)?;
     let result = tokio::select! {
         result = scenario(&args, &vehicle, &dir, &mut fleet) => result,
@@ -82,26 +86,61 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     fleet.stop().await;
     let mut summary = result?;
-    summary.logs = if args.keep.is_some() { dir.join("logs").display().to_string() } else { String::new() };
+    summary.logs = if args.keep.is_some() {
+        dir.join("logs").display().to_string()
+    } else {
+        String::new()
+    };
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
         print_summary(&summary);
     }
-    Ok(if summary.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if summary.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
-async fn scenario(args: &DemoArgs, vehicle: &Vehicle, dir: &Path, fleet: &mut Fleet) -> anyhow::Result<Summary> {
+async fn scenario(
+    args: &DemoArgs,
+    vehicle: &Vehicle,
+    dir: &Path,
+    fleet: &mut Fleet,
+) -> anyhow::Result<Summary> {
     let common = common_args(args);
-    let ivi_ip = vehicle.topology.ecu_address("ivi", vehicle.addressing).context("the topology has no ivi")?;
+    let ivi_ip = vehicle
+        .topology
+        .ecu_address("ivi", vehicle.addressing)
+        .context("the topology has no ivi")?;
     let ivi_media = std::net::SocketAddr::from((ivi_ip, IVI_MEDIA_PORT));
     plant_file_trees(dir)?;
 
-    fleet.spawn("vsoc", &[args_of(&["vsoc", "--store"]), vec![dir.join("vsoc-incidents.jsonl").into()], common.clone()].concat(), false)?;
-    fleet.spawn("gateway", &[args_of(&["gateway"]), common.clone()].concat(), false)?;
-    let session = bus::open(&bus::Role::Client { connect: vec![vehicle.gateway_endpoint("ivi")?] }).await.map_err(|e| anyhow!(e))?;
+    fleet.spawn(
+        "vsoc",
+        &[
+            args_of(&["vsoc", "--store"]),
+            vec![dir.join("vsoc-incidents.jsonl").into()],
+            common.clone(),
+        ]
+        .concat(),
+        false,
+    )?;
+    fleet.spawn(
+        "gateway",
+        &[args_of(&["gateway"]), common.clone()].concat(),
+        false,
+    )?;
+    let session = bus::open(&bus::Role::Client {
+        connect: vec![vehicle.gateway_endpoint("ivi")?],
+    })
+    .await
+    .map_err(|e| anyhow!(e))?;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let _monitor = monitor::watch(&session, vehicle.topology.vin(), tx).await.map_err(|e| anyhow!(e))?;
+    let _monitor = monitor::watch(&session, vehicle.topology.vin(), tx)
+        .await
+        .map_err(|e| anyhow!(e))?;
     for ecu in SENSORS {
         let mut sensor = args_of(&["sensor", "--ecu", ecu, "--simulate", "--fs-root"]);
         sensor.push(dir.join(ecu).into());
@@ -110,7 +149,13 @@ async fn scenario(args: &DemoArgs, vehicle: &Vehicle, dir: &Path, fleet: &mut Fl
         }
         fleet.spawn(ecu, &[sensor, common.clone()].concat(), false)?;
     }
-    let mut media = args_of(&["sim", "ivi-media", "--listen", &ivi_media.to_string(), "--fs-root"]);
+    let mut media = args_of(&[
+        "sim",
+        "ivi-media",
+        "--listen",
+        &ivi_media.to_string(),
+        "--fs-root",
+    ]);
     media.push(dir.join("ivi").into());
     fleet.spawn("ivi-media", &media, false)?;
 
@@ -121,14 +166,28 @@ async fn scenario(args: &DemoArgs, vehicle: &Vehicle, dir: &Path, fleet: &mut Fl
         Scenario::Reference => "reference",
         Scenario::Benign => "benign",
     };
-    let attack = [args_of(&["attack", "--scenario", scenario_name, "--ivi-media", &ivi_media.to_string()]), common].concat();
-    let stdout = fleet.spawn("attacker", &attack, true)?.context("attacker stdout")?;
+    let attack = [
+        args_of(&[
+            "attack",
+            "--scenario",
+            scenario_name,
+            "--ivi-media",
+            &ivi_media.to_string(),
+        ]),
+        common,
+    ]
+    .concat();
+    let stdout = fleet
+        .spawn("attacker", &attack, true)?
+        .context("attacker stdout")?;
     let mut steps = BufReader::new(stdout).lines();
     let mut attacker_done = false;
     let deadline = Instant::now() + SCENARIO_TIMEOUT;
     let mut settled_at: Option<Instant> = None;
     loop {
-        let until = settled_at.map_or(deadline, |t| t + settle(args.scenario)).min(deadline);
+        let until = settled_at
+            .map_or(deadline, |t| t + settle(args.scenario))
+            .min(deadline);
         tokio::select! {
             Some(record) = rx.recv() => entries.push(Entry::Bus(record)),
             line = steps.next_line(), if !attacker_done => match line? {
@@ -158,7 +217,9 @@ async fn scenario(args: &DemoArgs, vehicle: &Vehicle, dir: &Path, fleet: &mut Fl
     summary.scenario = scenario_name;
     summary.rss_kb = rss_kb;
     if !attacker_done {
-        summary.problems.push(format!("the attacker did not finish within {SCENARIO_TIMEOUT:?}"));
+        summary.problems.push(format!(
+            "the attacker did not finish within {SCENARIO_TIMEOUT:?}"
+        ));
     }
     summary.outcome = match (summary.problems.is_empty(), args.scenario) {
         (true, Scenario::Reference) => "attack stopped",
@@ -190,7 +251,10 @@ fn plant_file_trees(dir: &Path) -> std::io::Result<()> {
         ("ivi/opt/ivi/system/bin/ivi-nav", "ivi-nav 4.2.0\n"),
         ("ivi/opt/ivi/system/bin/ivi-update", "ivi-update 4.2.0\n"),
         ("ivi/opt/ivi/system/etc/ivi.conf", "resolver=10.10.1.2\n"),
-        ("ivi/opt/ivi/apps/maps/manifest.json", "{\"name\":\"maps\"}\n"),
+        (
+            "ivi/opt/ivi/apps/maps/manifest.json",
+            "{\"name\":\"maps\"}\n",
+        ),
         ("tcu/opt/tcu/system/bin/tcu-modem", "tcu-modem 1.9.3\n"),
         ("body-dc/var/log/.keep", ""),
         ("chassis-dc/var/log/.keep", ""),
@@ -204,7 +268,11 @@ fn plant_file_trees(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Waits until the gateway takes events and every sensor agent watches.
-async fn wait_until_watching(rx: &mut mpsc::UnboundedReceiver<Record>, fleet: &mut Fleet, entries: &mut Vec<Entry>) -> anyhow::Result<()> {
+async fn wait_until_watching(
+    rx: &mut mpsc::UnboundedReceiver<Record>,
+    fleet: &mut Fleet,
+    entries: &mut Vec<Entry>,
+) -> anyhow::Result<()> {
     let mut waiting: HashSet<&str> = SENSORS.into_iter().chain([gateway::ECU]).collect();
     let deadline = Instant::now() + READY_TIMEOUT;
     while !waiting.is_empty() {
@@ -229,9 +297,16 @@ fn settled(scenario: Scenario, entries: &[Entry]) -> bool {
         Scenario::Benign => true,
         Scenario::Reference => {
             let (orders, acked) = orders_and_acks(entries);
-            let incident = entries.iter().any(|e| matches!(e, Entry::Bus(Record::Incident { .. })));
-            let escalated = entries.iter().any(|e| matches!(e, Entry::Bus(Record::Escalation { .. })));
-            incident && escalated && !orders.is_empty() && orders.keys().all(|id| acked.contains_key(id))
+            let incident = entries
+                .iter()
+                .any(|e| matches!(e, Entry::Bus(Record::Incident { .. })));
+            let escalated = entries
+                .iter()
+                .any(|e| matches!(e, Entry::Bus(Record::Escalation { .. })));
+            incident
+                && escalated
+                && !orders.is_empty()
+                && orders.keys().all(|id| acked.contains_key(id))
         }
     }
 }
@@ -255,15 +330,26 @@ fn orders_and_acks(entries: &[Entry]) -> (HashMap<u64, u64>, HashMap<u64, u64>) 
 }
 
 fn judge(scenario: Scenario, entries: &[Entry], actuations: &[body::Actuation]) -> Summary {
-    let mut s = Summary { kind: "summary", ..Summary::default() };
+    let mut s = Summary {
+        kind: "summary",
+        ..Summary::default()
+    };
     let (orders, acks) = orders_and_acks(entries);
     s.orders = orders.len();
     s.acks = acks.len();
-    s.events = entries.iter().filter(|e| matches!(e, Entry::Bus(Record::Event { .. }))).count();
-    s.incidents = entries.iter().filter(|e| matches!(e, Entry::Bus(Record::Incident { .. }))).map(|e| match e {
-        Entry::Bus(Record::Incident { id, .. }) => *id,
-        _ => 0,
-    }).collect::<HashSet<_>>().len();
+    s.events = entries
+        .iter()
+        .filter(|e| matches!(e, Entry::Bus(Record::Event { .. })))
+        .count();
+    s.incidents = entries
+        .iter()
+        .filter(|e| matches!(e, Entry::Bus(Record::Incident { .. })))
+        .map(|e| match e {
+            Entry::Bus(Record::Incident { id, .. }) => *id,
+            _ => 0,
+        })
+        .collect::<HashSet<_>>()
+        .len();
     let escalated = entries.iter().find_map(|e| match e {
         Entry::Bus(Record::Escalation { ts_ns, .. }) => Some(*ts_ns),
         _ => None,
@@ -272,40 +358,67 @@ fn judge(scenario: Scenario, entries: &[Entry], actuations: &[body::Actuation]) 
     s.unlock_effects = actuations.iter().filter(|a| a.effect == "unlock").count();
     s.disarm_effects = actuations.iter().filter(|a| a.effect == "disarm").count();
     let first_intrusion = entries.iter().find_map(|e| match e {
-        Entry::Bus(r @ Record::Event { name, .. }) if catalog::by_name(name).is_some_and(|t| t.category == Category::Intrusion) => Some(timeline::record_ts(r)),
+        Entry::Bus(r @ Record::Event { name, .. })
+            if catalog::by_name(name).is_some_and(|t| t.category == Category::Intrusion) =>
+        {
+            Some(timeline::record_ts(r))
+        }
         _ => None,
     });
     if let Some(t0) = first_intrusion {
         let all_acked = !orders.is_empty() && orders.keys().all(|id| acks.contains_key(id));
-        s.detect_to_block_ms = acks.values().max().filter(|_| all_acked).map(|t| timeline::delay_ms(*t, t0));
+        s.detect_to_block_ms = acks
+            .values()
+            .max()
+            .filter(|_| all_acked)
+            .map(|t| timeline::delay_ms(*t, t0));
         s.detect_to_escalation_ms = escalated.map(|t| timeline::delay_ms(t, t0));
     }
     match scenario {
         Scenario::Reference => {
-            let unauthorized: Vec<_> = actuations.iter().filter(|a| a.effect == "unlock" || a.effect == "disarm").collect();
+            let unauthorized: Vec<_> = actuations
+                .iter()
+                .filter(|a| a.effect == "unlock" || a.effect == "disarm")
+                .collect();
             if !unauthorized.is_empty() {
-                s.problems.push(format!("the attack took effect: {unauthorized:?}"));
+                s.problems
+                    .push(format!("the attack took effect: {unauthorized:?}"));
             }
             if s.incidents == 0 {
                 s.problems.push("no incident was raised".into());
             }
             if !s.vsoc_acked {
-                s.problems.push("the V-SOC did not acknowledge the incident".into());
+                s.problems
+                    .push("the V-SOC did not acknowledge the incident".into());
             }
             if s.detect_to_block_ms.is_none() {
-                s.problems.push(format!("{} of {} block orders acknowledged", s.acks, s.orders));
+                s.problems.push(format!(
+                    "{} of {} block orders acknowledged",
+                    s.acks, s.orders
+                ));
             }
         }
         Scenario::Benign => {
             if s.incidents > 0 || s.orders > 0 {
-                s.problems.push(format!("a benign drive raised {} incidents and {} block orders", s.incidents, s.orders));
+                s.problems.push(format!(
+                    "a benign drive raised {} incidents and {} block orders",
+                    s.incidents, s.orders
+                ));
             }
             if s.events > 0 {
-                s.problems.push(format!("a benign drive raised {} security events", s.events));
+                s.problems.push(format!(
+                    "a benign drive raised {} security events",
+                    s.events
+                ));
             }
-            let by = |effect: &str, caller: &str| actuations.iter().any(|a| a.effect == effect && a.caller == caller);
+            let by = |effect: &str, caller: &str| {
+                actuations
+                    .iter()
+                    .any(|a| a.effect == effect && a.caller == caller)
+            };
             if !(by("lock", "ivi") && by("unlock", "tcu")) {
-                s.problems.push(format!("allowed calls did not take effect: {actuations:?}"));
+                s.problems
+                    .push(format!("allowed calls did not take effect: {actuations:?}"));
             }
         }
     }
@@ -322,17 +435,23 @@ fn print_summary(s: &Summary) {
         "  {} events, {} incidents, {} block orders, {} acks, V-SOC acknowledged: {}",
         s.events, s.incidents, s.orders, s.acks, s.vsoc_acked
     );
-    println!("  unlock took effect {} times, disarm {} times", s.unlock_effects, s.disarm_effects);
+    println!(
+        "  unlock took effect {} times, disarm {} times",
+        s.unlock_effects, s.disarm_effects
+    );
     if let Some(ms) = s.detect_to_block_ms {
         println!("  detect-to-block: {ms:.3} ms (first intrusion event to the last block ack)");
     }
     if let Some(ms) = s.detect_to_escalation_ms {
         println!("  detect-to-escalation: {ms:.3} ms (first intrusion event to the V-SOC receipt)");
     }
-    let rss: Vec<String> = s.rss_kb.iter().map(|(name, kb)| format!("{name} {:.1} MiB", *kb as f64 / 1024.0)).collect();
+    let rss: Vec<String> = s
+        .rss_kb
+        .iter()
+        .map(|(name, kb)| format!("{name} {:.1} MiB", *kb as f64 / 1024.0))
+        .collect();
     println!("  peak RSS: {}", rss.join(", "));
     if !s.logs.is_empty() {
         println!("  logs: {}", s.logs);
     }
 }
-

@@ -71,12 +71,7 @@ pub async fn open(role: &Role) -> Result<Session, BusError> {
 }
 
 /// Publishes one message with the given QoS.
-pub async fn put(
-    session: &Session,
-    key: &str,
-    payload: &[u8],
-    qos: Qos,
-) -> Result<(), BusError> {
+pub async fn put(session: &Session, key: &str, payload: &[u8], qos: Qos) -> Result<(), BusError> {
     session
         .put(key, payload.to_vec())
         .priority(qos.priority)

@@ -11,3 +11,10 @@ pub mod vsoc;
 
 /// The error actors report to their supervisors.
 pub type ActorError = ractor::ActorProcessingErr;
+
+/// Arms the fail points named in `FAILPOINTS` (test builds with the `failpoints` feature; a
+/// no-op otherwise). Called once at process start.
+pub fn arm_fail_points() {
+    // The scenario lives as long as the process: its guard is never dropped.
+    std::mem::forget(fail::FailScenario::setup());
+}

@@ -80,7 +80,11 @@ pub struct Monitor {
 
 /// Follows the vehicle `vin` on `session`, sending every record to `tx`. Vehicle signals and
 /// heartbeats are periodic and left out.
-pub async fn watch(session: &Session, vin: &str, tx: mpsc::UnboundedSender<Record>) -> Result<Monitor, BusError> {
+pub async fn watch(
+    session: &Session,
+    vin: &str,
+    tx: mpsc::UnboundedSender<Record>,
+) -> Result<Monitor, BusError> {
     let bus_tx = tx.clone();
     let bus = session
         .declare_subscriber(keys::vehicle(vin))
@@ -97,17 +101,28 @@ pub async fn watch(session: &Session, vin: &str, tx: mpsc::UnboundedSender<Recor
         .callback(move |sample| {
             if let Some(Kind::Alive { ecu }) = keys::parse(sample.key_expr().as_str()) {
                 let up = sample.kind() == SampleKind::Put;
-                let _ = tx.send(Record::Alive { ecu: ecu.to_owned(), up, ts_ns: now_ns() });
+                let _ = tx.send(Record::Alive {
+                    ecu: ecu.to_owned(),
+                    up,
+                    ts_ns: now_ns(),
+                });
             }
         })
         .await?;
-    Ok(Monitor { _bus: bus, _alive: alive })
+    Ok(Monitor {
+        _bus: bus,
+        _alive: alive,
+    })
 }
 
 fn record(sample: &Sample) -> Option<Record> {
     let key = sample.key_expr().as_str();
     let bytes = sample.payload().to_bytes();
-    let invalid = |e: flatbuffers::InvalidFlatbuffer| Record::Invalid { key: key.to_owned(), error: e.to_string(), ts_ns: now_ns() };
+    let invalid = |e: flatbuffers::InvalidFlatbuffer| Record::Invalid {
+        key: key.to_owned(),
+        error: e.to_string(),
+        ts_ns: now_ns(),
+    };
     let record = match keys::parse(key)? {
         Kind::Event { .. } => read::event(&bytes).map(|e| event(&e)),
         Kind::Incident => read::incident(&bytes).map(|i| Record::Incident {
@@ -121,7 +136,14 @@ fn record(sample: &Sample) -> Option<Record> {
                 .actions()
                 .iter()
                 .flatten()
-                .map(|a| format!("{}: {} ({:?})", a.target_ecu().unwrap_or("?"), a.summary().unwrap_or("?"), a.status()))
+                .map(|a| {
+                    format!(
+                        "{}: {} ({:?})",
+                        a.target_ecu().unwrap_or("?"),
+                        a.summary().unwrap_or("?"),
+                        a.status()
+                    )
+                })
                 .collect(),
             opened_ns: i.opened_ns(),
             ts_ns: i.updated_ns(),
@@ -142,7 +164,10 @@ fn record(sample: &Sample) -> Option<Record> {
             detail: a.detail().unwrap_or_default().to_owned(),
             ts_ns: a.timestamp_ns(),
         }),
-        Kind::Escalation => read::incident_ack(&bytes).map(|a| Record::Escalation { incident: a.incident_id(), ts_ns: a.received_ns() }),
+        Kind::Escalation => read::incident_ack(&bytes).map(|a| Record::Escalation {
+            incident: a.incident_id(),
+            ts_ns: a.received_ns(),
+        }),
         Kind::Signal { .. } | Kind::Heartbeat { .. } | Kind::Alive { .. } => return None,
     };
     Some(record.unwrap_or_else(invalid))
@@ -169,15 +194,35 @@ fn event(e: &wire::SecurityEvent<'_>) -> Record {
 /// A one-line account of an event's context.
 fn detail(e: &wire::SecurityEvent<'_>) -> String {
     if let Some(c) = e.context_as_someip_call() {
-        format!("service 0x{:04x} method 0x{:04x} client 0x{:04x} from {}", c.service(), c.method(), c.client(), c.src().unwrap_or("?"))
+        format!(
+            "service 0x{:04x} method 0x{:04x} client 0x{:04x} from {}",
+            c.service(),
+            c.method(),
+            c.client(),
+            c.src().unwrap_or("?")
+        )
     } else if let Some(c) = e.context_as_file_change() {
         let kind = c.kind().variant_name().unwrap_or("?").to_lowercase();
-        let ro = if c.read_only() { " (read-only tree)" } else { "" };
+        let ro = if c.read_only() {
+            " (read-only tree)"
+        } else {
+            ""
+        };
         format!("{kind} {}{ro}", c.path().unwrap_or("?"))
     } else if let Some(c) = e.context_as_process_start() {
-        format!("{} ({}) started by {}: {}", c.name().unwrap_or("?"), c.pid(), c.parent_name().unwrap_or("?"), c.cmdline().unwrap_or(""))
+        format!(
+            "{} ({}) started by {}: {}",
+            c.name().unwrap_or("?"),
+            c.pid(),
+            c.parent_name().unwrap_or("?"),
+            c.cmdline().unwrap_or("")
+        )
     } else if let Some(c) = e.context_as_sensor_health() {
-        format!("{}: {}", c.subject().unwrap_or("?"), c.reason().unwrap_or(""))
+        format!(
+            "{}: {}",
+            c.subject().unwrap_or("?"),
+            c.reason().unwrap_or("")
+        )
     } else if let Some(ev) = e.evidence() {
         format!("{} bytes of evidence", ev.len())
     } else {

@@ -36,7 +36,11 @@ impl StoredIncident {
         Self {
             vin: incident.vin().to_owned(),
             incident_id: incident.incident_id(),
-            severity: incident.severity().variant_name().unwrap_or("?").to_lowercase(),
+            severity: incident
+                .severity()
+                .variant_name()
+                .unwrap_or("?")
+                .to_lowercase(),
             title: incident.title().unwrap_or_default().to_owned(),
             rule: incident.rule().unwrap_or_default().to_owned(),
             origin_ecu: incident.origin_ecu().unwrap_or_default().to_owned(),
@@ -47,7 +51,14 @@ impl StoredIncident {
                 .actions()
                 .iter()
                 .flatten()
-                .map(|a| format!("{} -> {}: {:?}", a.target_ecu().unwrap_or("?"), a.summary().unwrap_or("?"), a.status()))
+                .map(|a| {
+                    format!(
+                        "{} -> {}: {:?}",
+                        a.target_ecu().unwrap_or("?"),
+                        a.summary().unwrap_or("?"),
+                        a.status()
+                    )
+                })
                 .collect(),
         }
     }
@@ -55,7 +66,10 @@ impl StoredIncident {
 
 /// Runs the V-SOC until the process is stopped.
 pub async fn run(listen: Vec<String>, store: PathBuf) -> Result<(), bus::BusError> {
-    let session = bus::open(&bus::Role::Router { listen: listen.clone() }).await?;
+    let session = bus::open(&bus::Role::Router {
+        listen: listen.clone(),
+    })
+    .await?;
     let file = OpenOptions::new().create(true).append(true).open(&store)?;
     let file = Arc::new(Mutex::new(file));
     info!(?listen, store = %store.display(), "V-SOC receiving.");

@@ -20,11 +20,19 @@ impl Fleet {
     pub fn new(dir: &Path) -> anyhow::Result<Self> {
         let logs = dir.join("logs");
         std::fs::create_dir_all(&logs)?;
-        Ok(Self { logs, children: Vec::new() })
+        Ok(Self {
+            logs,
+            children: Vec::new(),
+        })
     }
 
     /// Starts `vsiem ARGS` as `name`; returns its stdout when `piped`.
-    pub fn spawn(&mut self, name: &str, args: &[OsString], piped: bool) -> anyhow::Result<Option<ChildStdout>> {
+    pub fn spawn(
+        &mut self,
+        name: &str,
+        args: &[OsString],
+        piped: bool,
+    ) -> anyhow::Result<Option<ChildStdout>> {
         let exe = std::env::current_exe().context("cannot find the vsiem binary")?;
         let log = File::create(self.log(name))?;
         let mut command = Command::new(exe);
@@ -37,14 +45,23 @@ impl Fleet {
         // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of ours.
         unsafe {
             command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) == 0 {
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ) == 0
+                {
                     Ok(())
                 } else {
                     Err(std::io::Error::last_os_error())
                 }
             });
         }
-        let mut child = command.spawn().with_context(|| format!("cannot start {name}"))?;
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
         let stdout = child.stdout.take();
         self.children.push((name.to_owned(), child));
         Ok(stdout)
@@ -60,7 +77,10 @@ impl Fleet {
             .iter_mut()
             .filter(|(name, _)| !except.contains(&name.as_str()))
             .find_map(|(name, child)| match child.try_wait() {
-                Ok(Some(status)) => Some(format!("{name} exited ({status}); see {}", self.logs.join(format!("{name}.log")).display())),
+                Ok(Some(status)) => Some(format!(
+                    "{name} exited ({status}); see {}",
+                    self.logs.join(format!("{name}.log")).display()
+                )),
                 _ => None,
             })
     }
@@ -70,8 +90,16 @@ impl Fleet {
         self.children
             .iter()
             .filter_map(|(name, child)| {
-                let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()?)).ok()?;
-                let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+                let status =
+                    std::fs::read_to_string(format!("/proc/{}/status", child.id()?)).ok()?;
+                let kb = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))?
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .ok()?;
                 Some((name.clone(), kb))
             })
             .collect()
@@ -86,7 +114,10 @@ impl Fleet {
             }
         }
         for (_, child) in &mut self.children {
-            if tokio::time::timeout(Duration::from_secs(3), child.wait()).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(3), child.wait())
+                .await
+                .is_err()
+            {
                 let _ = child.kill().await;
             }
         }

@@ -42,7 +42,10 @@ pub fn entry_line(entry: &Entry, t0: Option<u64>, json: bool) -> String {
     match entry {
         Entry::Bus(record) => line(record, t0, json),
         Entry::Attack(step) => with_delay(step, step.timestamp_ns, t0, json, || {
-            format!("attack     {:<12} {:<28} {}", step.from, step.step, step.outcome)
+            format!(
+                "attack     {:<12} {:<28} {}",
+                step.from, step.step, step.outcome
+            )
         }),
     }
 }
@@ -50,32 +53,75 @@ pub fn entry_line(entry: &Entry, t0: Option<u64>, json: bool) -> String {
 /// One record as a timeline line.
 pub fn line(record: &Record, t0: Option<u64>, json: bool) -> String {
     with_delay(record, record_ts(record), t0, json, || match record {
-        Record::Event { name, ecu, sensor, seq, severity, origin, detail, .. } => {
+        Record::Event {
+            name,
+            ecu,
+            sensor,
+            seq,
+            severity,
+            origin,
+            detail,
+            ..
+        } => {
             let source = format!("{ecu}/{sensor}#{seq}");
             format!("event      {source:<20} {name:<28} {severity:<8} from {origin:<8} {detail}")
         }
-        Record::Incident { id, severity, title, events, actions, opened_ns, ts_ns, .. } => {
-            let what = if opened_ns == ts_ns { "INCIDENT  " } else { "update    " };
+        Record::Incident {
+            id,
+            severity,
+            title,
+            events,
+            actions,
+            opened_ns,
+            ts_ns,
+            ..
+        } => {
+            let what = if opened_ns == ts_ns {
+                "INCIDENT  "
+            } else {
+                "update    "
+            };
             let mut text = format!("{what} #{id} {severity}: {title} ({events} events)");
             for action in actions {
                 text.push_str(&format!("\n             action: {action}"));
             }
             text
         }
-        Record::Order { id, target, action, .. } => format!("order      #{id} -> {target}: {action}"),
-        Record::Ack { order, ecu, status, detail, .. } => format!("ack        #{order} from {ecu}: {status} {detail}"),
-        Record::Escalation { incident, .. } => format!("escalation V-SOC acknowledged incident #{incident}"),
-        Record::Alive { ecu, up, .. } => format!("sensor     {ecu} {}", if *up { "up" } else { "SILENT" }),
+        Record::Order {
+            id, target, action, ..
+        } => format!("order      #{id} -> {target}: {action}"),
+        Record::Ack {
+            order,
+            ecu,
+            status,
+            detail,
+            ..
+        } => format!("ack        #{order} from {ecu}: {status} {detail}"),
+        Record::Escalation { incident, .. } => {
+            format!("escalation V-SOC acknowledged incident #{incident}")
+        }
+        Record::Alive { ecu, up, .. } => {
+            format!("sensor     {ecu} {}", if *up { "up" } else { "SILENT" })
+        }
         Record::Invalid { key, error, .. } => format!("invalid    {key}: {error}"),
     })
 }
 
-fn with_delay<T: Serialize>(item: &T, ts: u64, t0: Option<u64>, json: bool, text: impl FnOnce() -> String) -> String {
+fn with_delay<T: Serialize>(
+    item: &T,
+    ts: u64,
+    t0: Option<u64>,
+    json: bool,
+    text: impl FnOnce() -> String,
+) -> String {
     let delay = t0.map(|t0| delay_ms(ts, t0));
     if json {
         let mut value = serde_json::to_value(item).expect("timeline entries serialize");
         if let (Some(delay), Some(map)) = (delay, value.as_object_mut()) {
-            map.insert("delay_ms".into(), serde_json::json!((delay * 1000.0).round() / 1000.0));
+            map.insert(
+                "delay_ms".into(),
+                serde_json::json!((delay * 1000.0).round() / 1000.0),
+            );
         }
         value.to_string()
     } else {

@@ -115,8 +115,17 @@ mod tests {
     fn built_keys_parse_back() {
         let vin = "5VS1M00REF0000001";
         let cases = [
-            (event(vin, "ivi", "files"), Some(Kind::Event { ecu: "ivi", sensor: "files" })),
-            (signal(vin, "chassis-dc"), Some(Kind::Signal { ecu: "chassis-dc" })),
+            (
+                event(vin, "ivi", "files"),
+                Some(Kind::Event {
+                    ecu: "ivi",
+                    sensor: "files",
+                }),
+            ),
+            (
+                signal(vin, "chassis-dc"),
+                Some(Kind::Signal { ecu: "chassis-dc" }),
+            ),
             (heartbeat(vin, "tcu"), Some(Kind::Heartbeat { ecu: "tcu" })),
             (alive(vin, "tcu"), Some(Kind::Alive { ecu: "tcu" })),
             (order(vin, "body-dc"), Some(Kind::Order { ecu: "body-dc" })),

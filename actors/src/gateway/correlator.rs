@@ -20,7 +20,7 @@ use super::escalator::EscalatorMsg;
 use super::ingest::VerifiedEvent;
 use super::responder::{ResponderMsg, Response};
 use crate::ActorError;
-use rule::{Lateral, Tracker};
+use rule::{Lateral, Process, Tracker};
 
 /// Vehicle samples kept to find the state at an event's time (10 s at the 100 ms period).
 const VEHICLE_HISTORY: usize = 100;
@@ -46,7 +46,10 @@ pub enum CorrelatorMsg {
     Responder(ActorRef<ResponderMsg>),
     Signal(VehicleSnapshot),
     /// The responder's record of what was done for an incident.
-    Actions { incident_id: u64, actions: Vec<ActionTakenDraft> },
+    Actions {
+        incident_id: u64,
+        actions: Vec<ActionTakenDraft>,
+    },
 }
 
 impl Actor for Correlator {
@@ -83,11 +86,17 @@ impl Actor for Correlator {
                 }
                 state.vehicle.push_back(snapshot);
             }
-            CorrelatorMsg::Actions { incident_id, actions } => {
+            CorrelatorMsg::Actions {
+                incident_id,
+                actions,
+            } => {
                 if let Some(incident) = state.incidents.get_mut(&incident_id) {
                     incident.actions = actions;
                     incident.updated_ns = vsiem_schemas::now_ns();
-                    let _ = state.args.escalator.cast(EscalatorMsg::Escalate(incident.clone()));
+                    let _ = state
+                        .args
+                        .escalator
+                        .cast(EscalatorMsg::Escalate(incident.clone()));
                 }
             }
         }
@@ -95,8 +104,14 @@ impl Actor for Correlator {
     }
 }
 
-/// What the correlator takes from an event that matters to it, copied out of the view.
-fn contribution(e: &wire::SecurityEvent<'_>) -> Option<(Category, EventRefDraft, Option<(u32, String)>)> {
+/// What the correlator takes from an event, copied out of the view.
+struct Contribution {
+    category: Category,
+    reference: EventRefDraft,
+    process: Option<Process>,
+}
+
+fn contribution(e: &wire::SecurityEvent<'_>) -> Option<Contribution> {
     let category = catalog::by_id(e.event_id())?.category;
     let origin = match e.origin() {
         Some(o) if !o.is_empty() => o,
@@ -113,24 +128,40 @@ fn contribution(e: &wire::SecurityEvent<'_>) -> Option<(Category, EventRefDraft,
     let process = e
         .context_as_process_start()
         .map(|p| (p.pid(), p.name().unwrap_or_default().to_owned()));
-    Some((category, reference, process))
+    Some(Contribution {
+        category,
+        reference,
+        process,
+    })
 }
 
 impl CorrelatorState {
     fn event(&mut self, event: &VerifiedEvent) {
-        let Some((category, reference, process)) = event.with(|e| contribution(&e)) else {
+        let Some(Contribution {
+            category,
+            reference,
+            process,
+        }) = event.with(|e| contribution(&e))
+        else {
             warn!("Event of a type this gateway does not know; recorded only.");
             return;
         };
         match self.tracker.observe(category, reference, process) {
             Lateral::Nothing => {}
-            Lateral::Fold { incident_id, reference } => {
+            Lateral::Fold {
+                incident_id,
+                reference,
+            } => {
                 if let Some(incident) = self.incidents.get_mut(&incident_id) {
                     incident.events.push(reference);
                 }
                 self.respond(incident_id);
             }
-            Lateral::Raise { incident_id, origin, events } => {
+            Lateral::Raise {
+                incident_id,
+                origin,
+                events,
+            } => {
                 let opened_ns = vsiem_schemas::now_ns();
                 let last_event_ns = events.last().map_or(opened_ns, |e| e.timestamp_ns);
                 let incident = IncidentDraft {
@@ -146,7 +177,10 @@ impl CorrelatorState {
                     actions: Vec::new(),
                 };
                 info!(incident = incident_id, origin = %origin, events = incident.events.len(), "Incident raised.");
-                let _ = self.args.escalator.cast(EscalatorMsg::Escalate(incident.clone()));
+                let _ = self
+                    .args
+                    .escalator
+                    .cast(EscalatorMsg::Escalate(incident.clone()));
                 self.incidents.insert(incident_id, incident);
                 self.respond(incident_id);
             }
@@ -172,7 +206,10 @@ impl CorrelatorState {
             Some(responder) => {
                 let _ = responder.cast(ResponderMsg::Respond(response));
             }
-            None => warn!(incident = incident_id, "No responder yet; incident not contained."),
+            None => warn!(
+                incident = incident_id,
+                "No responder yet; incident not contained."
+            ),
         }
     }
 

@@ -48,8 +48,16 @@ pub struct EscalatorState {
 pub enum EscalatorMsg {
     Escalate(IncidentDraft),
     Connected(Arc<Session>),
-    Delivered { incident_id: u64, version: u64, receipt: Vec<u8> },
-    Failed { incident_id: u64, version: u64, reason: String },
+    Delivered {
+        incident_id: u64,
+        version: u64,
+        receipt: Vec<u8>,
+    },
+    Failed {
+        incident_id: u64,
+        version: u64,
+        reason: String,
+    },
     Retry,
 }
 
@@ -64,7 +72,9 @@ impl Actor for Escalator {
         args: EscalatorArgs,
     ) -> Result<Self::State, ActorError> {
         // The uplink may be down for hours; the gateway does not wait for it to start.
-        let role = bus::Role::Client { connect: args.vsoc.clone() };
+        let role = bus::Role::Client {
+            connect: args.vsoc.clone(),
+        };
         tokio::spawn(async move {
             match bus::open(&role).await {
                 Ok(session) => {
@@ -91,18 +101,44 @@ impl Actor for Escalator {
         match msg {
             EscalatorMsg::Escalate(incident) => {
                 let bytes = encode::incident(&mut state.fbb, &state.args.vin, &incident).to_vec();
-                bus::put(&state.args.session, &keys::incident(&state.args.vin), &bytes, bus::DATA).await?;
+                bus::put(
+                    &state.args.session,
+                    &keys::incident(&state.args.vin),
+                    &bytes,
+                    bus::DATA,
+                )
+                .await?;
                 let version = state.next_version;
                 state.next_version += 1;
-                let in_flight = state.waiting.get(&incident.incident_id).is_some_and(|w| w.in_flight);
-                state.waiting.insert(incident.incident_id, Waiting { version, bytes, in_flight });
+                let in_flight = state
+                    .waiting
+                    .get(&incident.incident_id)
+                    .is_some_and(|w| w.in_flight);
+                state.waiting.insert(
+                    incident.incident_id,
+                    Waiting {
+                        version,
+                        bytes,
+                        in_flight,
+                    },
+                );
             }
             EscalatorMsg::Connected(session) => {
                 info!(vsoc = ?state.args.vsoc, "V-SOC uplink open.");
                 state.vsoc = Some(session);
             }
-            EscalatorMsg::Delivered { incident_id, version, receipt } => {
-                bus::put(&state.args.session, &keys::escalation(&state.args.vin), &receipt, bus::DATA).await?;
+            EscalatorMsg::Delivered {
+                incident_id,
+                version,
+                receipt,
+            } => {
+                bus::put(
+                    &state.args.session,
+                    &keys::escalation(&state.args.vin),
+                    &receipt,
+                    bus::DATA,
+                )
+                .await?;
                 if let Some(w) = state.waiting.get_mut(&incident_id) {
                     w.in_flight = false;
                     if w.version == version {
@@ -111,7 +147,11 @@ impl Actor for Escalator {
                     }
                 }
             }
-            EscalatorMsg::Failed { incident_id, version, reason } => {
+            EscalatorMsg::Failed {
+                incident_id,
+                version,
+                reason,
+            } => {
                 warn!(incident = incident_id, version, %reason, "Escalation not acknowledged; will retry.");
                 if let Some(w) = state.waiting.get_mut(&incident_id) {
                     w.in_flight = false;
@@ -133,12 +173,21 @@ impl EscalatorState {
         };
         for (&incident_id, w) in self.waiting.iter_mut().filter(|(_, w)| !w.in_flight) {
             w.in_flight = true;
-            let (vsoc, me, bytes, version) = (Arc::clone(vsoc), myself.clone(), w.bytes.clone(), w.version);
+            let (vsoc, me, bytes, version) =
+                (Arc::clone(vsoc), myself.clone(), w.bytes.clone(), w.version);
             let key = keys::vsoc_incident(&self.args.vin);
             tokio::spawn(async move {
                 let msg = match deliver(&vsoc, &key, bytes, incident_id).await {
-                    Ok(receipt) => EscalatorMsg::Delivered { incident_id, version, receipt },
-                    Err(reason) => EscalatorMsg::Failed { incident_id, version, reason },
+                    Ok(receipt) => EscalatorMsg::Delivered {
+                        incident_id,
+                        version,
+                        receipt,
+                    },
+                    Err(reason) => EscalatorMsg::Failed {
+                        incident_id,
+                        version,
+                        reason,
+                    },
                 };
                 let _ = me.cast(msg);
             });
@@ -147,7 +196,12 @@ impl EscalatorState {
 }
 
 /// Sends one incident to the V-SOC and returns its receipt.
-async fn deliver(vsoc: &Session, key: &str, bytes: Vec<u8>, incident_id: u64) -> Result<Vec<u8>, String> {
+async fn deliver(
+    vsoc: &Session,
+    key: &str,
+    bytes: Vec<u8>,
+    incident_id: u64,
+) -> Result<Vec<u8>, String> {
     let replies = vsoc
         .get(key)
         .payload(bytes)

@@ -111,7 +111,9 @@ impl Actor for Ingest {
                         key: sample.key_expr().to_string(),
                         payload: sample.payload().clone(),
                     };
-                    if front.pending.fetch_add(1, Ordering::AcqRel) >= QUEUE_CAPACITY || me.cast(msg).is_err() {
+                    if front.pending.fetch_add(1, Ordering::AcqRel) >= QUEUE_CAPACITY
+                        || me.cast(msg).is_err()
+                    {
                         front.pending.fetch_sub(1, Ordering::AcqRel);
                         front.dropped.fetch_add(1, Ordering::Relaxed);
                     }
@@ -122,13 +124,17 @@ impl Actor for Ingest {
             let correlator = args.correlator.clone();
             args.session
                 .declare_subscriber(keys::all_signals(&args.vin))
-                .callback(move |sample| match read::signal(&sample.payload().to_bytes()) {
-                    Ok(signal) => {
-                        let snapshot = VehicleSnapshot::from_wire(&signal.state());
-                        let _ = correlator.cast(CorrelatorMsg::Signal(snapshot));
-                    }
-                    Err(e) => warn!(key = %sample.key_expr(), error = %e, "Invalid vehicle signal."),
-                })
+                .callback(
+                    move |sample| match read::signal(&sample.payload().to_bytes()) {
+                        Ok(signal) => {
+                            let snapshot = VehicleSnapshot::from_wire(&signal.state());
+                            let _ = correlator.cast(CorrelatorMsg::Signal(snapshot));
+                        }
+                        Err(e) => {
+                            warn!(key = %sample.key_expr(), error = %e, "Invalid vehicle signal.")
+                        }
+                    },
+                )
                 .await?
         };
         let alive = {
@@ -139,7 +145,10 @@ impl Actor for Ingest {
                 .history(true)
                 .callback(move |sample| {
                     let up = sample.kind() == SampleKind::Put;
-                    let _ = me.cast(IngestMsg::Alive { key: sample.key_expr().to_string(), up });
+                    let _ = me.cast(IngestMsg::Alive {
+                        key: sample.key_expr().to_string(),
+                        up,
+                    });
                 })
                 .await?
         };
@@ -205,17 +214,29 @@ impl IngestState {
                 return;
             }
         };
-        let last = self.last_seq.entry((ecu.to_owned(), sensor.to_owned())).or_insert(0);
+        let last = self
+            .last_seq
+            .entry((ecu.to_owned(), sensor.to_owned()))
+            .or_insert(0);
         if seq <= *last {
             self.counters.duplicates += 1;
-            warn!(ecu, sensor, seq, last = *last, "Event sequence number seen before.");
+            warn!(
+                ecu,
+                sensor,
+                seq,
+                last = *last,
+                "Event sequence number seen before."
+            );
             let report = SensorHealthDraft {
                 subject: format!("{ecu}/{sensor}"),
                 reason: format!("sequence number {seq} after {last}"),
                 restarts: 0,
                 dropped: 0,
             };
-            self.args.uplink.report(SENSOR, uplink::health(&catalog::SENSOR_SEQUENCE_REPLAY, ecu, report));
+            self.args.uplink.report(
+                SENSOR,
+                uplink::health(&catalog::SENSOR_SEQUENCE_REPLAY, ecu, report),
+            );
             return;
         }
         if seq > *last + 1 {
@@ -228,7 +249,10 @@ impl IngestState {
                 restarts: 0,
                 dropped: missing,
             };
-            self.args.uplink.report(SENSOR, uplink::health(&catalog::SENSOR_SEQUENCE_GAP, ecu, report));
+            self.args.uplink.report(
+                SENSOR,
+                uplink::health(&catalog::SENSOR_SEQUENCE_GAP, ecu, report),
+            );
         }
         *last = seq;
         debug!(ecu, sensor, seq, "Event accepted.");
@@ -251,7 +275,9 @@ impl IngestState {
                 restarts: 0,
                 dropped: 0,
             };
-            self.args.uplink.report(SENSOR, uplink::health(&catalog::SENSOR_SILENT, ecu, report));
+            self.args
+                .uplink
+                .report(SENSOR, uplink::health(&catalog::SENSOR_SILENT, ecu, report));
         }
     }
 
@@ -266,7 +292,10 @@ impl IngestState {
                 dropped: dropped - self.dropped_reported,
             };
             self.dropped_reported = dropped;
-            self.args.uplink.report(SENSOR, uplink::health(&catalog::SENSOR_QUEUE_OVERFLOW, super::ECU, report));
+            self.args.uplink.report(
+                SENSOR,
+                uplink::health(&catalog::SENSOR_QUEUE_OVERFLOW, super::ECU, report),
+            );
         }
         debug!(counters = ?self.counters, "Ingest counters.");
     }

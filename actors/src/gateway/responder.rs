@@ -18,6 +18,7 @@ use vsiem_topology::{AddressMode, Topology};
 use zenoh::pubsub::Subscriber;
 use zenoh::Session;
 
+use super::correlator::rule::Process;
 use super::correlator::CorrelatorMsg;
 use crate::bus::{self, keys};
 use crate::ActorError;
@@ -27,7 +28,7 @@ use crate::ActorError;
 pub struct Response {
     pub incident_id: u64,
     pub origin: String,
-    pub processes: Vec<(u32, String)>,
+    pub processes: Vec<Process>,
     pub targets: Vec<String>,
     pub vehicle: VehicleSnapshot,
 }
@@ -110,11 +111,18 @@ impl Actor for Responder {
 }
 
 impl ResponderState {
-    async fn respond(&mut self, myself: &ActorRef<ResponderMsg>, response: &Response) -> Result<(), ActorError> {
+    async fn respond(
+        &mut self,
+        myself: &ActorRef<ResponderMsg>,
+        response: &Response,
+    ) -> Result<(), ActorError> {
         let topology = Arc::clone(&self.args.topology);
         for (target, action) in policy::actions(&topology, self.args.addressing, response) {
             let summary = policy::summary(&action);
-            if !self.decided.insert((response.incident_id, target.clone(), summary.clone())) {
+            if !self
+                .decided
+                .insert((response.incident_id, target.clone(), summary.clone()))
+            {
                 continue;
             }
             let (orders, refused) = self.incidents.entry(response.incident_id).or_default();
@@ -136,33 +144,58 @@ impl ResponderState {
                 incident_id: response.incident_id,
                 issued_ns: now_ns(),
                 revoke: false,
-                reason: format!("incident {}: {} compromised", response.incident_id, response.origin),
+                reason: format!(
+                    "incident {}: {} compromised",
+                    response.incident_id, response.origin
+                ),
             };
             self.next_order += 1;
             orders.push(order.order_id);
             info!(incident = response.incident_id, order = order.order_id, target = %order.target_ecu, action = %summary, "Block order issued.");
             let id = order.order_id;
-            self.orders.insert(id, Pending { order, summary, attempts: 0, answer: None });
+            self.orders.insert(
+                id,
+                Pending {
+                    order,
+                    summary,
+                    attempts: 0,
+                    answer: None,
+                },
+            );
             self.send(myself, id).await?;
         }
         self.report_if_settled(response.incident_id);
         Ok(())
     }
 
-    async fn send(&mut self, myself: &ActorRef<ResponderMsg>, order_id: u64) -> Result<(), ActorError> {
+    async fn send(
+        &mut self,
+        myself: &ActorRef<ResponderMsg>,
+        order_id: u64,
+    ) -> Result<(), ActorError> {
         let vin = self.args.topology.vin().to_owned();
         let Some(pending) = self.orders.get_mut(&order_id) else {
             return Ok(());
         };
         pending.attempts += 1;
         let bytes = encode::order(&mut self.fbb, &vin, &pending.order);
-        bus::put(&self.args.session, &keys::order(&vin, &pending.order.target_ecu), bytes, bus::ORDERS).await?;
+        bus::put(
+            &self.args.session,
+            &keys::order(&vin, &pending.order.target_ecu),
+            bytes,
+            bus::ORDERS,
+        )
+        .await?;
         let timeout = Duration::from_millis(self.args.topology.response.ack_timeout_ms);
         myself.send_after(timeout, move || ResponderMsg::Retry(order_id));
         Ok(())
     }
 
-    async fn retry(&mut self, myself: &ActorRef<ResponderMsg>, order_id: u64) -> Result<(), ActorError> {
+    async fn retry(
+        &mut self,
+        myself: &ActorRef<ResponderMsg>,
+        order_id: u64,
+    ) -> Result<(), ActorError> {
         let max = self.args.topology.response.max_retries;
         let Some(pending) = self.orders.get_mut(&order_id) else {
             return Ok(());
@@ -171,8 +204,15 @@ impl ResponderState {
             return Ok(());
         }
         if pending.attempts > max {
-            warn!(order = order_id, attempts = pending.attempts, "Block order never acknowledged.");
-            pending.answer = Some((AckStatus::Rejected, format!("no ack after {} attempts", pending.attempts)));
+            warn!(
+                order = order_id,
+                attempts = pending.attempts,
+                "Block order never acknowledged."
+            );
+            pending.answer = Some((
+                AckStatus::Rejected,
+                format!("no ack after {} attempts", pending.attempts),
+            ));
             let incident = pending.order.incident_id;
             self.report_if_settled(incident);
             return Ok(());
@@ -192,7 +232,11 @@ impl ResponderState {
             return;
         };
         if ack.ecu() != pending.order.target_ecu {
-            warn!(order = ack.order_id(), from = ack.ecu(), "Ack from an ECU the order was not for; ignored.");
+            warn!(
+                order = ack.order_id(),
+                from = ack.ecu(),
+                "Ack from an ECU the order was not for; ignored."
+            );
             return;
         }
         let detail = ack.detail().unwrap_or_default().to_owned();
@@ -218,10 +262,17 @@ impl ResponderState {
             actions.push(ActionTakenDraft {
                 order_id: *id,
                 target_ecu: pending.order.target_ecu.clone(),
-                summary: if detail.is_empty() { pending.summary.clone() } else { format!("{}: {detail}", pending.summary) },
+                summary: if detail.is_empty() {
+                    pending.summary.clone()
+                } else {
+                    format!("{}: {detail}", pending.summary)
+                },
                 status: *status,
             });
         }
-        let _ = self.args.correlator.cast(CorrelatorMsg::Actions { incident_id, actions });
+        let _ = self.args.correlator.cast(CorrelatorMsg::Actions {
+            incident_id,
+            actions,
+        });
     }
 }

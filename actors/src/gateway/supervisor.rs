@@ -41,7 +41,12 @@ impl Actor for Gateway {
         myself: ActorRef<Self::Msg>,
         config: GatewayConfig,
     ) -> Result<Self::State, ActorError> {
-        let session = Arc::new(bus::open(&bus::Role::Router { listen: config.listen.clone() }).await?);
+        let session = Arc::new(
+            bus::open(&bus::Role::Router {
+                listen: config.listen.clone(),
+            })
+            .await?,
+        );
         info!(listen = ?config.listen, "Backbone router up.");
         let vin = config.topology.vin().to_owned();
         let cell = myself.get_cell();
@@ -61,7 +66,11 @@ impl Actor for Gateway {
         let (escalator, _) = Actor::spawn_linked(
             None,
             Escalator,
-            EscalatorArgs { session: Arc::clone(&session), vin: vin.clone(), vsoc: config.vsoc.clone() },
+            EscalatorArgs {
+                session: Arc::clone(&session),
+                vin: vin.clone(),
+                vsoc: config.vsoc.clone(),
+            },
             cell.clone(),
         )
         .await?;
@@ -71,7 +80,11 @@ impl Actor for Gateway {
             None,
             Correlator,
             CorrelatorArgs {
-                window_ns: config.topology.correlation.lateral_window_ms.saturating_mul(1_000_000),
+                window_ns: config
+                    .topology
+                    .correlation
+                    .lateral_window_ms
+                    .saturating_mul(1_000_000),
                 escalator,
                 responder: None,
             },
@@ -94,12 +107,23 @@ impl Actor for Gateway {
         Actor::spawn_linked(
             None,
             Ingest,
-            IngestArgs { session: Arc::clone(&session), vin: vin.clone(), correlator, uplink: UplinkHandle::new(uplink, front) },
+            IngestArgs {
+                session: Arc::clone(&session),
+                vin: vin.clone(),
+                correlator,
+                uplink: UplinkHandle::new(uplink, front),
+            },
             cell,
         )
         .await?;
-        let alive = session.liveliness().declare_token(keys::alive(&vin, super::ECU)).await?;
-        Ok(GatewayState { _session: session, _alive: alive })
+        let alive = session
+            .liveliness()
+            .declare_token(keys::alive(&vin, super::ECU))
+            .await?;
+        Ok(GatewayState {
+            _session: session,
+            _alive: alive,
+        })
     }
 
     async fn handle_supervisor_evt(
@@ -109,8 +133,12 @@ impl Actor for Gateway {
         _state: &mut GatewayState,
     ) -> Result<(), ActorError> {
         let reason = match event {
-            SupervisionEvent::ActorFailed(cell, err) => format!("{:?} failed: {err}", cell.get_id()),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => format!("{:?} stopped: {reason:?}", cell.get_id()),
+            SupervisionEvent::ActorFailed(cell, err) => {
+                format!("{:?} failed: {err}", cell.get_id())
+            }
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                format!("{:?} stopped: {reason:?}", cell.get_id())
+            }
             _ => return Ok(()),
         };
         error!(%reason, "Gateway child ended; stopping the gateway.");

@@ -74,7 +74,12 @@ impl Actor for SensorAgent {
             .ok_or_else(|| format!("{} is not an ECU of the topology", config.ecu))?
             .clone();
         info!(ecu = %ecu.name, gateway = ?config.gateway, "Connecting to the gateway.");
-        let session = Arc::new(bus::open(&bus::Role::Client { connect: config.gateway.clone() }).await?);
+        let session = Arc::new(
+            bus::open(&bus::Role::Client {
+                connect: config.gateway.clone(),
+            })
+            .await?,
+        );
         let vin = config.topology.vin().to_owned();
         let front = Front::default();
         let (uplink_ref, _) = Actor::spawn_linked(
@@ -103,7 +108,12 @@ impl Actor for SensorAgent {
             myself.get_cell(),
         )
         .await?;
-        let application = if config.simulate && config.topology.services_provided_by(&ecu.name).any(|s| s.id == body::DOOR_LOCK) {
+        let application = if config.simulate
+            && config
+                .topology
+                .services_provided_by(&ecu.name)
+                .any(|s| s.id == body::DOOR_LOCK)
+        {
             let app: SharedApplication = Arc::new(Mutex::new(Body::open(&config.fs_root)?));
             Some(app)
         } else {
@@ -137,7 +147,9 @@ impl Actor for SensorAgent {
     ) -> Result<(), ActorError> {
         let (cell, reason) = match event {
             SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason.unwrap_or_else(|| "stopped".into())),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.unwrap_or_else(|| "stopped".into()))
+            }
             _ => return Ok(()),
         };
         let Some(kind) = state.detectors.remove(&cell.get_id()) else {
@@ -156,13 +168,24 @@ impl Actor for SensorAgent {
         warn!(detector = kind.as_str(), %reason, restarts, give_up, "Detector failed.");
         let report = SensorHealthDraft {
             subject: kind.as_str().to_owned(),
-            reason: if give_up { format!("{reason}; not restarted: {MAX_RESTARTS} restarts within {RESTART_WINDOW:?}") } else { reason },
+            reason: if give_up {
+                format!(
+                    "{reason}; not restarted: {MAX_RESTARTS} restarts within {RESTART_WINDOW:?}"
+                )
+            } else {
+                reason
+            },
             restarts,
             dropped: 0,
         };
-        state
-            .uplink
-            .report("agent", uplink::health(&catalog::SENSOR_DETECTOR_RESTARTED, &state.config.ecu, report));
+        state.uplink.report(
+            "agent",
+            uplink::health(
+                &catalog::SENSOR_DETECTOR_RESTARTED,
+                &state.config.ecu,
+                report,
+            ),
+        );
         if !give_up {
             state.spawn(myself.get_cell(), kind).await?;
         }
@@ -177,8 +200,14 @@ impl AgentState {
             uplink: self.uplink.clone(),
         };
         let cell = match kind {
-            SensorKind::Files => Actor::spawn_linked(None, FileWatch, host(), supervisor).await?.0.get_cell(),
-            SensorKind::Processes => Actor::spawn_linked(None, ProcessWatch, host(), supervisor).await?.0.get_cell(),
+            SensorKind::Files => Actor::spawn_linked(None, FileWatch, host(), supervisor)
+                .await?
+                .0
+                .get_cell(),
+            SensorKind::Processes => Actor::spawn_linked(None, ProcessWatch, host(), supervisor)
+                .await?
+                .0
+                .get_cell(),
             SensorKind::Someip => {
                 let args = GuardArgs {
                     config: self.config.clone(),
@@ -186,7 +215,10 @@ impl AgentState {
                     blocklist: self.blocklist.clone(),
                     application: self.application.clone(),
                 };
-                Actor::spawn_linked(None, SomeipGuard, args, supervisor).await?.0.get_cell()
+                Actor::spawn_linked(None, SomeipGuard, args, supervisor)
+                    .await?
+                    .0
+                    .get_cell()
             }
             SensorKind::Signals => {
                 let args = SignalArgs {
@@ -194,7 +226,10 @@ impl AgentState {
                     session: Arc::clone(&self.session),
                     drive: self.drive,
                 };
-                Actor::spawn_linked(None, SignalSensor, args, supervisor).await?.0.get_cell()
+                Actor::spawn_linked(None, SignalSensor, args, supervisor)
+                    .await?
+                    .0
+                    .get_cell()
             }
             SensorKind::Net => {
                 warn!("The network sensor (live capture) is not part of this build; not started.");

@@ -95,7 +95,10 @@ impl Actor for Enforcer {
                     let answer = state.apply(&order);
                     info!(order = id, action = %read::action_summary(&order), status = ?answer.0, detail = %answer.1, "Block order handled.");
                     if answer.0 == AckStatus::Applied && order.ttl_ms() > 0 {
-                        myself.send_after(Duration::from_millis(u64::from(order.ttl_ms())), move || EnforcerMsg::Expire(id));
+                        myself.send_after(
+                            Duration::from_millis(u64::from(order.ttl_ms())),
+                            move || EnforcerMsg::Expire(id),
+                        );
                     }
                     state.answered.insert(id, answer.clone());
                     answer
@@ -117,19 +120,34 @@ impl EnforcerState {
     fn apply(&mut self, order: &vsiem_schemas::wire::BlockOrder<'_>) -> (AckStatus, String) {
         if let Some(block) = order.action_as_block_someip_client() {
             let Some(list) = &self.args.blocklist else {
-                return (AckStatus::Unsupported, "no SOME/IP guard on this ECU".into());
+                return (
+                    AckStatus::Unsupported,
+                    "no SOME/IP guard on this ECU".into(),
+                );
             };
             let ttl = match order.ttl_ms() {
                 0 => Duration::from_secs(365 * 24 * 3600),
                 ms => Duration::from_millis(u64::from(ms)),
             };
             let client = block.client_ecu().unwrap_or_default();
-            list.insert(order.order_id(), client, block.service(), block.method(), Instant::now() + ttl);
-            (AckStatus::Applied, format!("SOME/IP requests of {client} refused"))
+            list.insert(
+                order.order_id(),
+                client,
+                block.service(),
+                block.method(),
+                Instant::now() + ttl,
+            );
+            (
+                AckStatus::Applied,
+                format!("SOME/IP requests of {client} refused"),
+            )
         } else if let Some(stop) = order.action_as_stop_process() {
             stop_process(stop.pid(), stop.name().unwrap_or_default())
         } else if order.action_as_drop_flow().is_some() || order.action_as_isolate_ecu().is_some() {
-            (AckStatus::Unsupported, "needs the nftables enforcer (root, CAP_NET_ADMIN)".into())
+            (
+                AckStatus::Unsupported,
+                "needs the nftables enforcer (root, CAP_NET_ADMIN)".into(),
+            )
         } else {
             (AckStatus::Rejected, "unknown action".into())
         }
@@ -138,10 +156,18 @@ impl EnforcerState {
     /// Lifts an order's block; true when there was one to lift.
     fn lift(&mut self, order_id: u64) -> bool {
         self.answered.remove(&order_id);
-        self.args.blocklist.as_ref().is_some_and(|l| l.remove(order_id))
+        self.args
+            .blocklist
+            .as_ref()
+            .is_some_and(|l| l.remove(order_id))
     }
 
-    async fn ack(&mut self, order_id: u64, status: AckStatus, detail: &str) -> Result<(), ActorError> {
+    async fn ack(
+        &mut self,
+        order_id: u64,
+        status: AckStatus,
+        detail: &str,
+    ) -> Result<(), ActorError> {
         let bytes = encode::ack(
             &mut self.fbb,
             &AckDraft {
@@ -153,7 +179,13 @@ impl EnforcerState {
                 timestamp_ns: now_ns(),
             },
         );
-        bus::put(&self.args.session, &keys::ack(&self.args.vin, &self.args.ecu), bytes, bus::ORDERS).await?;
+        bus::put(
+            &self.args.session,
+            &keys::ack(&self.args.vin, &self.args.ecu),
+            bytes,
+            bus::ORDERS,
+        )
+        .await?;
         Ok(())
     }
 }
@@ -163,7 +195,10 @@ impl EnforcerState {
 fn stop_process(pid: u32, name: &str) -> (AckStatus, String) {
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     if comm.trim_end() != name {
-        return (AckStatus::Rejected, format!("pid {pid} is not {name} (any more)"));
+        return (
+            AckStatus::Rejected,
+            format!("pid {pid} is not {name} (any more)"),
+        );
     }
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return (AckStatus::Rejected, format!("pid {pid} out of range"));
@@ -172,7 +207,10 @@ fn stop_process(pid: u32, name: &str) -> (AckStatus, String) {
     if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
         (AckStatus::Applied, format!("{name} ({pid}) killed"))
     } else {
-        (AckStatus::Rejected, std::io::Error::last_os_error().to_string())
+        (
+            AckStatus::Rejected,
+            std::io::Error::last_os_error().to_string(),
+        )
     }
 }
 
@@ -182,7 +220,10 @@ mod tests {
 
     #[test]
     fn stop_process_kills_only_the_named_process() {
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         let (status, detail) = stop_process(child.id(), "not-sleep");
         assert_eq!(status, AckStatus::Rejected, "{detail}");
         let (status, detail) = stop_process(child.id(), "sleep");

@@ -57,18 +57,24 @@ impl Actor for FileWatch {
         myself: ActorRef<Self::Msg>,
         args: HostArgs,
     ) -> Result<Self::State, ActorError> {
-        let host = args.config.topology.ecu(&args.config.ecu).and_then(|e| e.host.as_ref());
+        let host = args
+            .config
+            .topology
+            .ecu(&args.config.ecu)
+            .and_then(|e| e.host.as_ref());
         let paths = |pick: fn(&vsiem_topology::HostConfig) -> &Vec<String>| -> Vec<PathBuf> {
-            host.map(|h| pick(h).iter().map(|p| args.config.host_path(p)).collect()).unwrap_or_default()
+            host.map(|h| pick(h).iter().map(|p| args.config.host_path(p)).collect())
+                .unwrap_or_default()
         };
         let (watch, read_only) = (paths(|h| &h.watch), paths(|h| &h.read_only));
         // Watch before hashing, so that nothing changed during the scan goes unseen.
-        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
-            Ok(event) => {
-                let _ = myself.cast(FileWatchMsg::Changed(event.paths));
-            }
-            Err(e) => warn!(error = %e, "File watch error."),
-        })?;
+        let mut watcher =
+            notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+                Ok(event) => {
+                    let _ = myself.cast(FileWatchMsg::Changed(event.paths));
+                }
+                Err(e) => warn!(error = %e, "File watch error."),
+            })?;
         for root in watch.iter().chain(&read_only) {
             if let Err(e) = watcher.watch(root, RecursiveMode::Recursive) {
                 warn!(path = %root.display(), error = %e, "Cannot watch.");
@@ -108,7 +114,11 @@ impl Actor for FileWatch {
                     old_hash: change.old_hash.map(Vec::from).unwrap_or_default(),
                     new_hash: change.new_hash.map(Vec::from).unwrap_or_default(),
                 });
-                let mut draft = uplink::draft(&catalog::HOST_FILE_TAMPERED, &state.args.config.ecu, context);
+                let mut draft = uplink::draft(
+                    &catalog::HOST_FILE_TAMPERED,
+                    &state.args.config.ecu,
+                    context,
+                );
                 if change.read_only {
                     draft.severity = Severity::Critical;
                 }
@@ -178,7 +188,11 @@ impl Actor for ProcessWatch {
                     parent_name: parent,
                     cmdline: info.cmdline,
                 });
-                let draft = uplink::draft(&catalog::HOST_UNEXPECTED_PROCESS, &state.args.config.ecu, context);
+                let draft = uplink::draft(
+                    &catalog::HOST_UNEXPECTED_PROCESS,
+                    &state.args.config.ecu,
+                    context,
+                );
                 state.args.uplink.report(PROCESSES, draft);
             }
         }

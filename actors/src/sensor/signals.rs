@@ -67,7 +67,14 @@ impl Actor for SignalSensor {
         let config = &state.args.config;
         let vin = config.topology.vin();
         let bytes = encode::signal(&mut state.fbb, vin, &config.ecu, state.seq, &snapshot);
-        if let Err(e) = bus::put(&state.args.session, &keys::signal(vin, &config.ecu), bytes, bus::DATA).await {
+        if let Err(e) = bus::put(
+            &state.args.session,
+            &keys::signal(vin, &config.ecu),
+            bytes,
+            bus::DATA,
+        )
+        .await
+        {
             warn!(error = %e, "Vehicle signal not published.");
         }
         Ok(())

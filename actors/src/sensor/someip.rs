@@ -31,7 +31,13 @@ const EVIDENCE_BYTES: usize = 256;
 /// The application behind the guard: what an allowed request reaches.
 pub trait Application: Send {
     /// Executes a request from `caller` (an ECU name) and returns the response payload.
-    fn call(&mut self, service: u16, method: u16, caller: &str, payload: &[u8]) -> Result<Vec<u8>, ReturnCode>;
+    fn call(
+        &mut self,
+        service: u16,
+        method: u16,
+        caller: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, ReturnCode>;
 }
 
 pub type SharedApplication = Arc<Mutex<dyn Application>>;
@@ -52,7 +58,11 @@ pub struct GuardState {
 }
 
 pub enum GuardMsg {
-    Datagram { socket: usize, from: SocketAddr, bytes: Vec<u8> },
+    Datagram {
+        socket: usize,
+        from: SocketAddr,
+        bytes: Vec<u8>,
+    },
 }
 
 impl Actor for SomeipGuard {
@@ -109,10 +119,16 @@ impl Actor for SomeipGuard {
         msg: GuardMsg,
         state: &mut GuardState,
     ) -> Result<(), ActorError> {
-        let GuardMsg::Datagram { socket, from, bytes } = msg;
+        let GuardMsg::Datagram {
+            socket,
+            from,
+            bytes,
+        } = msg;
         let reply = state.serve(from, &bytes);
         if let Some(reply) = reply {
-            state.sockets[socket].send_to(&reply.to_bytes(), from).await?;
+            state.sockets[socket]
+                .send_to(&reply.to_bytes(), from)
+                .await?;
         }
         Ok(())
     }
@@ -122,7 +138,13 @@ impl GuardState {
     /// Checks one datagram, reports what is wrong with it, and returns the reply to send.
     fn serve(&mut self, from: SocketAddr, bytes: &[u8]) -> Option<SomeIpMessage> {
         let config = &self.args.config;
-        let verdict = check(&config.topology, &config.ecu, from.ip(), bytes, &self.args.blocklist);
+        let verdict = check(
+            &config.topology,
+            &config.ecu,
+            from.ip(),
+            bytes,
+            &self.args.blocklist,
+        );
         let message = match verdict {
             Verdict::Allowed { message, caller } => {
                 return Some(self.forward(&message, &caller));
@@ -158,10 +180,12 @@ impl GuardState {
     fn forward(&mut self, request: &SomeIpMessage, caller: &str) -> SomeIpMessage {
         let (service, method) = (request.header.service_id.0, request.header.method_id.0);
         let result = match &self.args.application {
-            Some(app) => app
-                .lock()
-                .expect("application lock")
-                .call(service, method, caller, &request.payload),
+            Some(app) => app.lock().expect("application lock").call(
+                service,
+                method,
+                caller,
+                &request.payload,
+            ),
             None => Err(ReturnCode::NotReachable),
         };
         match result {

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use flatbuffers::FlatBufferBuilder;
 use ractor::{Actor, ActorRef};
 use tracing::{debug, warn};
-use vsiem_schemas::encode::{self, ContextDraft, EventDraft, HeartbeatDraft, SensorHealthDraft, Stamp};
+use vsiem_schemas::encode::{
+    self, ContextDraft, EventDraft, HeartbeatDraft, SensorHealthDraft, Stamp,
+};
 use vsiem_schemas::{catalog, now_ns};
 use zenoh::Session;
 
@@ -44,7 +46,10 @@ pub struct UplinkState {
 }
 
 pub enum UplinkMsg {
-    Publish { sensor: &'static str, draft: EventDraft },
+    Publish {
+        sensor: &'static str,
+        draft: EventDraft,
+    },
     Heartbeat,
 }
 
@@ -73,7 +78,10 @@ impl UplinkHandle {
     /// Queues a detection; drops and counts it when the queue is full or the uplink is gone.
     pub fn report(&self, sensor: &'static str, draft: EventDraft) {
         if self.front.pending.fetch_add(1, Ordering::AcqRel) >= QUEUE_CAPACITY
-            || self.actor.cast(UplinkMsg::Publish { sensor, draft }).is_err()
+            || self
+                .actor
+                .cast(UplinkMsg::Publish { sensor, draft })
+                .is_err()
         {
             self.front.pending.fetch_sub(1, Ordering::AcqRel);
             self.front.dropped.fetch_add(1, Ordering::Relaxed);
@@ -137,7 +145,11 @@ impl Actor for Uplink {
 }
 
 impl UplinkState {
-    async fn publish(&mut self, sensor: &'static str, draft: &EventDraft) -> Result<(), ActorError> {
+    async fn publish(
+        &mut self,
+        sensor: &'static str,
+        draft: &EventDraft,
+    ) -> Result<(), ActorError> {
         let next = self.sequences.entry(sensor).or_insert(1);
         let seq = *next;
         *next += 1;
@@ -152,7 +164,12 @@ impl UplinkState {
         let key = keys::event(&self.args.vin, &self.args.ecu, sensor);
         bus::put(&self.args.session, &key, bytes, bus::DATA).await?;
         self.sent += 1;
-        debug!(sensor, seq, event = catalog::name_of(draft.event_id), "Event published.");
+        debug!(
+            sensor,
+            seq,
+            event = catalog::name_of(draft.event_id),
+            "Event published."
+        );
         Ok(())
     }
 

@@ -10,7 +10,9 @@ use someip_rs::transport::UdpClient;
 use someip_rs::{ClientId, MethodId, ServiceId, SomeIpMessage};
 use vsiem_topology::{AddressMode, Topology};
 
-use super::body::{CLIMATE, DISARM, DOOR_LOCK, GET_STATE, IMMOBILIZER, LOCK, SET_TEMPERATURE, UNLOCK};
+use super::body::{
+    CLIMATE, DISARM, DOOR_LOCK, GET_STATE, IMMOBILIZER, LOCK, SET_TEMPERATURE, UNLOCK,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
@@ -56,10 +58,34 @@ impl Attacker<'_> {
     fn reference(&self, out: &mut dyn FnMut(Step)) -> std::io::Result<()> {
         let ivi = self.address("ivi")?;
         out(step("exploit", "outside", self.exploit()));
-        out(step("dns c2.evil.example", &ivi.to_string(), self.dns_lookup(ivi, "c2.evil.example")));
-        out(step("port scan body-dc", &ivi.to_string(), self.port_scan(ivi, "body-dc")));
-        out(self.call(ivi, 0x0003, "ivi", DOOR_LOCK, UNLOCK, "DoorLock.Unlock", &[]));
-        out(self.call(ivi, 0x0003, "ivi", IMMOBILIZER, DISARM, "Immobilizer.Disarm", &[]));
+        out(step(
+            "dns c2.evil.example",
+            &ivi.to_string(),
+            self.dns_lookup(ivi, "c2.evil.example"),
+        ));
+        out(step(
+            "port scan body-dc",
+            &ivi.to_string(),
+            self.port_scan(ivi, "body-dc"),
+        ));
+        out(self.call(
+            ivi,
+            0x0003,
+            "ivi",
+            DOOR_LOCK,
+            UNLOCK,
+            "DoorLock.Unlock",
+            &[],
+        ));
+        out(self.call(
+            ivi,
+            0x0003,
+            "ivi",
+            IMMOBILIZER,
+            DISARM,
+            "Immobilizer.Disarm",
+            &[],
+        ));
         // Keep trying a call the IVI is normally allowed to make, until the block stops it.
         let start = Instant::now();
         loop {
@@ -71,7 +97,15 @@ impl Attacker<'_> {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        out(self.call(ivi, 0x0003, "ivi", DOOR_LOCK, UNLOCK, "DoorLock.Unlock", &[]));
+        out(self.call(
+            ivi,
+            0x0003,
+            "ivi",
+            DOOR_LOCK,
+            UNLOCK,
+            "DoorLock.Unlock",
+            &[],
+        ));
         Ok(())
     }
 
@@ -79,9 +113,33 @@ impl Attacker<'_> {
         let ivi = self.address("ivi")?;
         let tcu = self.address("tcu")?;
         out(self.call(ivi, 0x0003, "ivi", DOOR_LOCK, LOCK, "DoorLock.Lock", &[]));
-        out(self.call(ivi, 0x0003, "ivi", CLIMATE, SET_TEMPERATURE, "Climate.SetTemperature", &215i16.to_be_bytes()));
-        out(self.call(ivi, 0x0003, "ivi", IMMOBILIZER, GET_STATE, "Immobilizer.GetState", &[]));
-        out(self.call(tcu, 0x0002, "tcu", DOOR_LOCK, UNLOCK, "DoorLock.Unlock", &[]));
+        out(self.call(
+            ivi,
+            0x0003,
+            "ivi",
+            CLIMATE,
+            SET_TEMPERATURE,
+            "Climate.SetTemperature",
+            &215i16.to_be_bytes(),
+        ));
+        out(self.call(
+            ivi,
+            0x0003,
+            "ivi",
+            IMMOBILIZER,
+            GET_STATE,
+            "Immobilizer.GetState",
+            &[],
+        ));
+        out(self.call(
+            tcu,
+            0x0002,
+            "tcu",
+            DOOR_LOCK,
+            UNLOCK,
+            "DoorLock.Unlock",
+            &[],
+        ));
         Ok(())
     }
 
@@ -131,12 +189,18 @@ impl Attacker<'_> {
     }
 
     #[allow(clippy::too_many_arguments)] // One call of the script: who, as whom, what, with which payload.
-    fn call(&self, from: IpAddr, client: u16, as_ecu: &str, service: u16, method: u16, name: &str, payload: &[u8]) -> Step {
+    fn call(
+        &self,
+        from: IpAddr,
+        client: u16,
+        as_ecu: &str,
+        service: u16,
+        method: u16,
+        name: &str,
+        payload: &[u8],
+    ) -> Step {
         let attempt = || -> Result<String, Box<dyn std::error::Error>> {
-            let provider = self
-                .topology
-                .service(service)
-                .ok_or("unknown service")?;
+            let provider = self.topology.service(service).ok_or("unknown service")?;
             let ip = self.address(&provider.provider)?;
             let mut client_socket = UdpClient::bind((from, 0))?;
             client_socket.set_client_id(ClientId(client));

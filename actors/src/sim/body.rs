@@ -70,7 +70,13 @@ impl Body {
 }
 
 impl Application for Body {
-    fn call(&mut self, service: u16, method: u16, caller: &str, payload: &[u8]) -> Result<Vec<u8>, ReturnCode> {
+    fn call(
+        &mut self,
+        service: u16,
+        method: u16,
+        caller: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, ReturnCode> {
         match (service, method) {
             (DOOR_LOCK, LOCK) => {
                 self.locked = true;
@@ -89,7 +95,9 @@ impl Application for Body {
                 Ok(vec![])
             }
             (CLIMATE, SET_TEMPERATURE) => {
-                let bytes: [u8; 2] = payload.try_into().map_err(|_| ReturnCode::MalformedMessage)?;
+                let bytes: [u8; 2] = payload
+                    .try_into()
+                    .map_err(|_| ReturnCode::MalformedMessage)?;
                 self.temperature_decidegrees = i16::from_be_bytes(bytes);
                 self.actuate("set_temperature", caller)?;
                 Ok(vec![])
@@ -122,11 +130,23 @@ mod tests {
         let mut body = Body::open(dir.path()).unwrap();
         assert_eq!(body.call(DOOR_LOCK, UNLOCK, "tcu", &[]), Ok(vec![0]));
         assert_eq!(body.call(IMMOBILIZER, GET_STATE, "ivi", &[]), Ok(vec![0]));
-        assert_eq!(body.call(CLIMATE, SET_TEMPERATURE, "ivi", &[0x00, 0xd7]), Ok(vec![]));
-        assert_eq!(body.call(CLIMATE, SET_TEMPERATURE, "ivi", &[0x00]), Err(ReturnCode::MalformedMessage));
-        assert_eq!(body.call(DOOR_LOCK, 9, "ivi", &[]), Err(ReturnCode::UnknownMethod));
+        assert_eq!(
+            body.call(CLIMATE, SET_TEMPERATURE, "ivi", &[0x00, 0xd7]),
+            Ok(vec![])
+        );
+        assert_eq!(
+            body.call(CLIMATE, SET_TEMPERATURE, "ivi", &[0x00]),
+            Err(ReturnCode::MalformedMessage)
+        );
+        assert_eq!(
+            body.call(DOOR_LOCK, 9, "ivi", &[]),
+            Err(ReturnCode::UnknownMethod)
+        );
         let log = read_actuations(dir.path()).unwrap();
-        let effects: Vec<(&str, &str)> = log.iter().map(|a| (a.effect.as_str(), a.caller.as_str())).collect();
+        let effects: Vec<(&str, &str)> = log
+            .iter()
+            .map(|a| (a.effect.as_str(), a.caller.as_str()))
+            .collect();
         assert_eq!(effects, [("unlock", "tcu"), ("set_temperature", "ivi")]);
     }
 }

@@ -49,7 +49,10 @@ mod tests {
         let parked = Drive::Parked.snapshot(Duration::from_secs(3), 1);
         assert!(parked.is_stationary());
         let cruising = Drive::City.snapshot(Duration::from_secs(10), 1);
-        assert_eq!((cruising.speed_centi_kmh, cruising.gear), (5_000, Gear::Drive));
+        assert_eq!(
+            (cruising.speed_centi_kmh, cruising.gear),
+            (5_000, Gear::Drive)
+        );
         let braking = Drive::City.snapshot(Duration::from_secs(15), 1);
         assert_eq!((braking.speed_centi_kmh, braking.brake_pct), (2_500, 30));
         assert!(!braking.is_stationary());

@@ -8,6 +8,9 @@ use vsiem_schemas::encode::EventRefDraft;
 
 pub const NAME: &str = "intrusion-then-lateral-movement";
 
+/// A process an intrusion event named: (pid, name).
+pub type Process = (u32, String);
+
 /// Events kept per origin and kind while no incident is open; the oldest go first.
 const MAX_PENDING: usize = 1024;
 
@@ -18,8 +21,8 @@ pub struct Track {
     pub intrusions: Vec<EventRefDraft>,
     /// Lateral movement and reconnaissance events not yet part of an incident.
     pub laterals: Vec<EventRefDraft>,
-    /// Processes the intrusion events named: (pid, name), to stop.
-    pub processes: Vec<(u32, String)>,
+    /// Processes the intrusion events named, to stop.
+    pub processes: Vec<Process>,
     /// ECUs that reported lateral movement from this origin: where to block it.
     pub targets: Vec<String>,
     pub incident: Option<u64>,
@@ -69,7 +72,7 @@ impl Tracker {
         &mut self,
         category: Category,
         event: EventRefDraft,
-        process: Option<(u32, String)>,
+        process: Option<Process>,
     ) -> Lateral {
         let window = self.window_ns;
         let track = self.origins.entry(event.origin.clone()).or_default();
@@ -119,7 +122,11 @@ impl Tracker {
         let incident_id = self.next_incident;
         self.next_incident += 1;
         track.incident = Some(incident_id);
-        let mut events: Vec<_> = track.intrusions.drain(..).chain(track.laterals.drain(..)).collect();
+        let mut events: Vec<_> = track
+            .intrusions
+            .drain(..)
+            .chain(track.laterals.drain(..))
+            .collect();
         events.sort_by_key(|e| e.timestamp_ns);
         Lateral::Raise {
             incident_id,
@@ -151,17 +158,36 @@ mod tests {
         let mut tracker = Tracker::new(60 * S);
         let first = ev("ivi", "ivi", 1, 10 * S);
         let process = Some((42, "sh".to_owned()));
-        assert_eq!(tracker.observe(Category::Intrusion, first, process), Lateral::Nothing);
-        let raised = tracker.observe(Category::LateralMovement, ev("body-dc", "ivi", 1, 70 * S), None);
-        let Lateral::Raise { incident_id, origin, events } = raised else {
+        assert_eq!(
+            tracker.observe(Category::Intrusion, first, process),
+            Lateral::Nothing
+        );
+        let raised = tracker.observe(
+            Category::LateralMovement,
+            ev("body-dc", "ivi", 1, 70 * S),
+            None,
+        );
+        let Lateral::Raise {
+            incident_id,
+            origin,
+            events,
+        } = raised
+        else {
             panic!("no incident: {raised:?}");
         };
         assert_eq!((incident_id, origin.as_str(), events.len()), (1, "ivi", 2));
         let track = tracker.origin("ivi").unwrap();
         assert_eq!(track.targets, ["body-dc"]);
         assert_eq!(track.processes, [(42, "sh".to_owned())]);
-        let folded = tracker.observe(Category::LateralMovement, ev("body-dc", "ivi", 2, 71 * S), None);
-        assert!(matches!(folded, Lateral::Fold { incident_id: 1, .. }), "{folded:?}");
+        let folded = tracker.observe(
+            Category::LateralMovement,
+            ev("body-dc", "ivi", 2, 71 * S),
+            None,
+        );
+        assert!(
+            matches!(folded, Lateral::Fold { incident_id: 1, .. }),
+            "{folded:?}"
+        );
     }
 
     #[test]
@@ -169,14 +195,20 @@ mod tests {
         let mut tracker = Tracker::new(60 * S);
         tracker.observe(Category::Intrusion, ev("ivi", "ivi", 1, 10 * S), None);
         let late = ev("body-dc", "ivi", 1, 70 * S + 1);
-        assert_eq!(tracker.observe(Category::LateralMovement, late, None), Lateral::Nothing);
+        assert_eq!(
+            tracker.observe(Category::LateralMovement, late, None),
+            Lateral::Nothing
+        );
     }
 
     #[test]
     fn lateral_detected_before_the_intrusion_still_correlates() {
         let mut tracker = Tracker::new(60 * S);
         let early = ev("body-dc", "ivi", 1, 10 * S);
-        assert_eq!(tracker.observe(Category::Reconnaissance, early, None), Lateral::Nothing);
+        assert_eq!(
+            tracker.observe(Category::Reconnaissance, early, None),
+            Lateral::Nothing
+        );
         let raised = tracker.observe(Category::Intrusion, ev("ivi", "ivi", 1, 10 * S + 50), None);
         let Lateral::Raise { events, .. } = raised else {
             panic!("no incident: {raised:?}");
@@ -190,10 +222,19 @@ mod tests {
         let mut tracker = Tracker::new(60 * S);
         tracker.observe(Category::Intrusion, ev("ivi", "ivi", 1, 10 * S), None);
         let other = ev("body-dc", "tcu", 2, 11 * S);
-        assert_eq!(tracker.observe(Category::LateralMovement, other, None), Lateral::Nothing);
+        assert_eq!(
+            tracker.observe(Category::LateralMovement, other, None),
+            Lateral::Nothing
+        );
         let health = ev("gateway", "ivi", 1, 12 * S);
-        assert_eq!(tracker.observe(Category::Health, health, None), Lateral::Nothing);
+        assert_eq!(
+            tracker.observe(Category::Health, health, None),
+            Lateral::Nothing
+        );
         let intrusion_only = ev("ivi", "ivi", 2, 13 * S);
-        assert_eq!(tracker.observe(Category::Intrusion, intrusion_only, None), Lateral::Nothing);
+        assert_eq!(
+            tracker.observe(Category::Intrusion, intrusion_only, None),
+            Lateral::Nothing
+        );
     }
 }

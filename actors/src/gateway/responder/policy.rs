@@ -10,19 +10,39 @@ use crate::sensor::someip::blocklist::ANY;
 
 /// The orders that contain a compromised origin: stop the processes the intrusion started,
 /// drop its egress, and have every ECU it reached refuse its SOME/IP requests.
-pub fn actions(topology: &Topology, addressing: AddressMode, r: &Response) -> Vec<(String, ActionDraft)> {
+pub fn actions(
+    topology: &Topology,
+    addressing: AddressMode,
+    r: &Response,
+) -> Vec<(String, ActionDraft)> {
     let mut actions = Vec::new();
     for (pid, name) in &r.processes {
-        actions.push((r.origin.clone(), ActionDraft::StopProcess { pid: *pid, name: name.clone() }));
+        actions.push((
+            r.origin.clone(),
+            ActionDraft::StopProcess {
+                pid: *pid,
+                name: name.clone(),
+            },
+        ));
     }
     if let Some(ip) = topology.ecu_address(&r.origin, addressing) {
         actions.push((
             r.origin.clone(),
-            ActionDraft::DropFlow { transport: Transport::Tcp, src: ip.to_string(), dst: String::new(), dst_port: 0 },
+            ActionDraft::DropFlow {
+                transport: Transport::Tcp,
+                src: ip.to_string(),
+                dst: String::new(),
+                dst_port: 0,
+            },
         ));
         actions.push((
             r.origin.clone(),
-            ActionDraft::DropFlow { transport: Transport::Udp, src: ip.to_string(), dst: String::new(), dst_port: 0 },
+            ActionDraft::DropFlow {
+                transport: Transport::Udp,
+                src: ip.to_string(),
+                dst: String::new(),
+                dst_port: 0,
+            },
         ));
     }
     let client_id = topology.ecu(&r.origin).and_then(|e| e.client_id);
@@ -42,9 +62,14 @@ pub fn actions(topology: &Topology, addressing: AddressMode, r: &Response) -> Ve
 
 pub fn summary(action: &ActionDraft) -> String {
     match action {
-        ActionDraft::BlockSomeipClient { client_ecu, .. } => format!("block SOME/IP client {client_ecu}"),
+        ActionDraft::BlockSomeipClient { client_ecu, .. } => {
+            format!("block SOME/IP client {client_ecu}")
+        }
         ActionDraft::DropFlow { transport, src, .. } => {
-            format!("drop {} egress of {src}", transport.variant_name().unwrap_or("?"))
+            format!(
+                "drop {} egress of {src}",
+                transport.variant_name().unwrap_or("?")
+            )
         }
         ActionDraft::IsolateEcu { ecu } => format!("isolate {ecu}"),
         ActionDraft::StopProcess { pid, name } => format!("stop process {name} ({pid})"),
@@ -54,7 +79,12 @@ pub fn summary(action: &ActionDraft) -> String {
 /// Why an order must not be sent now, if it must not: while the vehicle moves, nothing may cut
 /// a safety-critical function (a client of a safety-critical method, or a domain controller)
 /// unless the topology's response policy explicitly allows blocking while moving.
-pub fn refusal(topology: &Topology, target: &str, action: &ActionDraft, vehicle: &VehicleSnapshot) -> Option<String> {
+pub fn refusal(
+    topology: &Topology,
+    target: &str,
+    action: &ActionDraft,
+    vehicle: &VehicleSnapshot,
+) -> Option<String> {
     if vehicle.speed_centi_kmh == 0 || topology.response.block_while_moving {
         return None;
     }
@@ -68,7 +98,9 @@ pub fn refusal(topology: &Topology, target: &str, action: &ActionDraft, vehicle:
         .iter()
         .flat_map(|s| &s.methods)
         .any(|m| m.safety_critical && m.allows(cut));
-    let controller = topology.ecu(cut).is_some_and(|e| e.role == EcuRole::DomainController);
+    let controller = topology
+        .ecu(cut)
+        .is_some_and(|e| e.role == EcuRole::DomainController);
     (safety_client || controller).then(|| {
         format!(
             "{cut} serves safety-critical functions and the vehicle moves at {:.2} km/h",
@@ -95,26 +127,50 @@ mod tests {
     fn the_ivi_is_contained_where_it_acted() {
         let topology = Topology::reference();
         let actions = actions(&topology, AddressMode::Loopback, &response());
-        let described: Vec<(String, String)> = actions.iter().map(|(t, a)| (t.clone(), summary(a))).collect();
+        let described: Vec<(String, String)> = actions
+            .iter()
+            .map(|(t, a)| (t.clone(), summary(a)))
+            .collect();
         let expected = [
             ("ivi", "stop process sh (42)"),
             ("ivi", "drop Tcp egress of 127.0.1.3"),
             ("ivi", "drop Udp egress of 127.0.1.3"),
             ("body-dc", "block SOME/IP client ivi"),
         ];
-        let expected: Vec<(String, String)> = expected.iter().map(|(t, s)| (t.to_string(), s.to_string())).collect();
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(t, s)| (t.to_string(), s.to_string()))
+            .collect();
         assert_eq!(described, expected);
     }
 
     #[test]
     fn safety_critical_cuts_are_refused_only_while_moving() {
         let topology = Topology::reference();
-        let moving = VehicleSnapshot { speed_centi_kmh: 3_000, ..VehicleSnapshot::default() };
+        let moving = VehicleSnapshot {
+            speed_centi_kmh: 3_000,
+            ..VehicleSnapshot::default()
+        };
         let parked = VehicleSnapshot::default();
-        let block_tcu = ActionDraft::BlockSomeipClient { client_ecu: "tcu".into(), client_id: 2, service: ANY, method: ANY };
-        let block_ivi = ActionDraft::BlockSomeipClient { client_ecu: "ivi".into(), client_id: 3, service: ANY, method: ANY };
-        let isolate_chassis = ActionDraft::IsolateEcu { ecu: "chassis-dc".into() };
-        assert!(refusal(&topology, "body-dc", &block_tcu, &moving).is_some(), "tcu may start the engine");
+        let block_tcu = ActionDraft::BlockSomeipClient {
+            client_ecu: "tcu".into(),
+            client_id: 2,
+            service: ANY,
+            method: ANY,
+        };
+        let block_ivi = ActionDraft::BlockSomeipClient {
+            client_ecu: "ivi".into(),
+            client_id: 3,
+            service: ANY,
+            method: ANY,
+        };
+        let isolate_chassis = ActionDraft::IsolateEcu {
+            ecu: "chassis-dc".into(),
+        };
+        assert!(
+            refusal(&topology, "body-dc", &block_tcu, &moving).is_some(),
+            "tcu may start the engine"
+        );
         assert!(refusal(&topology, "chassis-dc", &isolate_chassis, &moving).is_some());
         assert_eq!(refusal(&topology, "body-dc", &block_ivi, &moving), None);
         assert_eq!(refusal(&topology, "body-dc", &block_tcu, &parked), None);

@@ -23,7 +23,14 @@ pub struct Blocklist {
 
 impl Blocklist {
     /// Adds (or renews) the block of one order.
-    pub fn insert(&self, order_id: u64, client_ecu: &str, service: u16, method: u16, until: Instant) {
+    pub fn insert(
+        &self,
+        order_id: u64,
+        client_ecu: &str,
+        service: u16,
+        method: u16,
+        until: Instant,
+    ) {
         let block = Block {
             service,
             method,

@@ -13,7 +13,10 @@ use super::Blocklist;
 #[derive(Debug)]
 pub enum Verdict {
     /// Pass the request to the application; `caller` is the ECU that sent it.
-    Allowed { message: SomeIpMessage, caller: String },
+    Allowed {
+        message: SomeIpMessage,
+        caller: String,
+    },
     /// Answer with `code` (if the request expects an answer) and report `event`.
     Rejected {
         message: SomeIpMessage,
@@ -62,17 +65,31 @@ pub fn check(
         .service(service_id)
         .filter(|s| s.provider == provider)
     else {
-        return reject(message, &catalog::SOMEIP_UNKNOWN_SERVICE, ReturnCode::UnknownService);
+        return reject(
+            message,
+            &catalog::SOMEIP_UNKNOWN_SERVICE,
+            ReturnCode::UnknownService,
+        );
     };
     let Some(method) = service.method(method_id) else {
-        return reject(message, &catalog::SOMEIP_UNKNOWN_METHOD, ReturnCode::UnknownMethod);
+        return reject(
+            message,
+            &catalog::SOMEIP_UNKNOWN_METHOD,
+            ReturnCode::UnknownMethod,
+        );
     };
     let claimed = topology
         .ecu_by_client_id(message.header.client_id.0)
         .map(|e| e.name.as_str());
-    let Some(caller_name) = caller.as_deref().filter(|c| claimed == Some(*c) && method.allows(c))
+    let Some(caller_name) = caller
+        .as_deref()
+        .filter(|c| claimed == Some(*c) && method.allows(c))
     else {
-        return reject(message, &catalog::SOMEIP_UNAUTHORIZED_CLIENT, ReturnCode::NotOk);
+        return reject(
+            message,
+            &catalog::SOMEIP_UNAUTHORIZED_CLIENT,
+            ReturnCode::NotOk,
+        );
     };
     if blocklist.blocks(caller_name, service_id, method_id, Instant::now()) {
         return reject(message, &catalog::SOMEIP_CLIENT_BLOCKED, ReturnCode::NotOk);
@@ -109,19 +126,61 @@ mod tests {
         let stranger: IpAddr = "127.0.1.77".parse().unwrap();
         let cases: &[(&str, IpAddr, Vec<u8>, &str)] = &[
             ("ivi locks", ivi, request(0x1101, 0x0001, 0x0003), "allowed"),
-            ("tcu unlocks", tcu, request(0x1101, 0x0002, 0x0002), "allowed"),
-            ("ivi unlocks", ivi, request(0x1101, 0x0002, 0x0003), "someip.unauthorized_client"),
-            ("ivi disarms", ivi, request(0x1102, 0x0002, 0x0003), "someip.unauthorized_client"),
-            ("tcu disarms", tcu, request(0x1102, 0x0002, 0x0002), "someip.unauthorized_client"),
-            ("ivi borrows tcu's id", ivi, request(0x1101, 0x0002, 0x0002), "someip.unauthorized_client"),
-            ("unknown host", stranger, request(0x1101, 0x0001, 0x0003), "someip.unauthorized_client"),
-            ("service of another ECU", ivi, request(0x2101, 0x0001, 0x0003), "someip.unknown_service"),
-            ("unknown method", ivi, request(0x1101, 0x0007, 0x0003), "someip.unknown_method"),
+            (
+                "tcu unlocks",
+                tcu,
+                request(0x1101, 0x0002, 0x0002),
+                "allowed",
+            ),
+            (
+                "ivi unlocks",
+                ivi,
+                request(0x1101, 0x0002, 0x0003),
+                "someip.unauthorized_client",
+            ),
+            (
+                "ivi disarms",
+                ivi,
+                request(0x1102, 0x0002, 0x0003),
+                "someip.unauthorized_client",
+            ),
+            (
+                "tcu disarms",
+                tcu,
+                request(0x1102, 0x0002, 0x0002),
+                "someip.unauthorized_client",
+            ),
+            (
+                "ivi borrows tcu's id",
+                ivi,
+                request(0x1101, 0x0002, 0x0002),
+                "someip.unauthorized_client",
+            ),
+            (
+                "unknown host",
+                stranger,
+                request(0x1101, 0x0001, 0x0003),
+                "someip.unauthorized_client",
+            ),
+            (
+                "service of another ECU",
+                ivi,
+                request(0x2101, 0x0001, 0x0003),
+                "someip.unknown_service",
+            ),
+            (
+                "unknown method",
+                ivi,
+                request(0x1101, 0x0007, 0x0003),
+                "someip.unknown_method",
+            ),
             ("too short", ivi, vec![0x11, 0x01, 0x00], "someip.malformed"),
             (
                 "a notification is no request",
                 ivi,
-                SomeIpMessage::notification(ServiceId(0x1101), MethodId(0x8001)).build().to_bytes(),
+                SomeIpMessage::notification(ServiceId(0x1101), MethodId(0x8001))
+                    .build()
+                    .to_bytes(),
                 "someip.malformed",
             ),
         ];
@@ -135,10 +194,32 @@ mod tests {
     fn a_blocked_client_is_rejected_even_for_allowed_methods() {
         let topology = Topology::reference();
         let list = Blocklist::default();
-        list.insert(7, "ivi", super::super::blocklist::ANY, super::super::blocklist::ANY, Instant::now() + Duration::from_secs(60));
-        let v = check(&topology, "body-dc", "127.0.1.3".parse().unwrap(), &request(0x1101, 0x0001, 0x0003), &list);
+        list.insert(
+            7,
+            "ivi",
+            super::super::blocklist::ANY,
+            super::super::blocklist::ANY,
+            Instant::now() + Duration::from_secs(60),
+        );
+        let v = check(
+            &topology,
+            "body-dc",
+            "127.0.1.3".parse().unwrap(),
+            &request(0x1101, 0x0001, 0x0003),
+            &list,
+        );
         assert_eq!(verdict_name(&v), "someip.client_blocked");
-        let v = check(&topology, "body-dc", "127.0.1.2".parse().unwrap(), &request(0x1101, 0x0001, 0x0002), &list);
-        assert_eq!(verdict_name(&v), "allowed", "other clients are not affected");
+        let v = check(
+            &topology,
+            "body-dc",
+            "127.0.1.2".parse().unwrap(),
+            &request(0x1101, 0x0001, 0x0002),
+            &list,
+        );
+        assert_eq!(
+            verdict_name(&v),
+            "allowed",
+            "other clients are not affected"
+        );
     }
 }

@@ -1,0 +1,107 @@
+//! Helpers shared by the end-to-end tests: running the real `vsiem` binary and reading the JSON
+//! lines it prints.
+
+#![allow(dead_code)] // Each test binary uses its own subset of these helpers.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn vsiem() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vsiem"));
+    command.env("RUST_LOG", "warn");
+    command
+}
+
+/// Runs `vsiem demo --json ARGS` and returns its exit status and JSON lines.
+pub fn demo(args: &[&str]) -> (Output, Vec<Value>) {
+    let output = vsiem()
+        .arg("demo")
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("vsiem demo runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    (output, lines)
+}
+
+pub fn of_kind<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|l| l["kind"] == kind).collect()
+}
+
+pub fn summary(lines: &[Value]) -> &Value {
+    lines
+        .last()
+        .filter(|l| l["kind"] == "summary")
+        .expect("the last line is the summary")
+}
+
+/// A `vsiem` process killed when dropped, whatever the test's outcome.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn start(args: &[&str], env: &[(&str, &str)]) -> Running {
+    let mut command = vsiem();
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    Running(command.spawn().expect("vsiem starts"))
+}
+
+/// `vsiem monitor --json`, its lines delivered through a channel.
+pub fn monitor() -> (Running, mpsc::Receiver<Value>) {
+    let mut child = vsiem()
+        .args(["monitor", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("vsiem monitor starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            if tx.send(value).is_err() {
+                return;
+            }
+        }
+    });
+    (Running(child), rx)
+}
+
+/// Waits for the first line satisfying `want`; panics with what was seen after `timeout`.
+pub fn wait_for(
+    rx: &mpsc::Receiver<Value>,
+    timeout: Duration,
+    what: &str,
+    want: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) if want(&line) => return line,
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    panic!("no {what} within {timeout:?}; saw {seen:#?}");
+}
