@@ -7,8 +7,11 @@
 
 pub mod keys;
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use zenoh::pubsub::Publisher;
 use zenoh::qos::{CongestionControl, Priority};
 use zenoh::Session;
 
@@ -70,14 +73,50 @@ pub async fn open(role: &Role) -> Result<Session, BusError> {
     zenoh::open(config).await
 }
 
-/// Publishes one message with the given QoS.
-pub async fn put(session: &Session, key: &str, payload: &[u8], qos: Qos) -> Result<(), BusError> {
-    session
-        .put(key, payload.to_vec())
-        .priority(qos.priority)
-        .express(qos.express)
-        .congestion_control(qos.congestion)
-        .await
+/// An actor's publishers, one per key, all with one QoS. A declared publisher has its routes
+/// resolved once; a session-level put would resolve them on every message.
+pub struct Publishers {
+    session: Arc<Session>,
+    qos: Qos,
+    by_key: HashMap<String, Publisher<'static>>,
+}
+
+impl Publishers {
+    /// Publishers for `keys`, declared now so that the first message pays no declaration.
+    pub async fn declare(
+        session: Arc<Session>,
+        qos: Qos,
+        keys: impl IntoIterator<Item = String>,
+    ) -> Result<Self, BusError> {
+        let mut publishers = Self {
+            session,
+            qos,
+            by_key: HashMap::new(),
+        };
+        for key in keys {
+            publishers.publisher(&key).await?;
+        }
+        Ok(publishers)
+    }
+
+    /// Publishes one message on `key`, declaring its publisher on first use.
+    pub async fn put(&mut self, key: &str, payload: &[u8]) -> Result<(), BusError> {
+        self.publisher(key).await?.put(payload.to_vec()).await
+    }
+
+    async fn publisher(&mut self, key: &str) -> Result<&Publisher<'static>, BusError> {
+        if !self.by_key.contains_key(key) {
+            let publisher = self
+                .session
+                .declare_publisher(key.to_owned())
+                .priority(self.qos.priority)
+                .express(self.qos.express)
+                .congestion_control(self.qos.congestion)
+                .await?;
+            self.by_key.insert(key.to_owned(), publisher);
+        }
+        Ok(&self.by_key[key])
+    }
 }
 
 /// How long a caller waits for a query's reply before it retries.

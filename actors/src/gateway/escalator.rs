@@ -16,7 +16,7 @@ use vsiem_schemas::encode::{self, IncidentDraft};
 use vsiem_schemas::read;
 use zenoh::Session;
 
-use crate::bus::{self, keys};
+use crate::bus::{self, keys, Publishers};
 use crate::ActorError;
 
 const RETRY: Duration = Duration::from_secs(1);
@@ -39,6 +39,7 @@ struct Waiting {
 
 pub struct EscalatorState {
     args: EscalatorArgs,
+    publishers: Publishers,
     fbb: FlatBufferBuilder<'static>,
     vsoc: Option<Arc<Session>>,
     waiting: BTreeMap<u64, Waiting>,
@@ -83,8 +84,11 @@ impl Actor for Escalator {
                 Err(e) => warn!(error = %e, "Cannot open the V-SOC uplink."),
             }
         });
+        let keys = [keys::incident(&args.vin), keys::escalation(&args.vin)];
+        let publishers = Publishers::declare(Arc::clone(&args.session), bus::DATA, keys).await?;
         Ok(EscalatorState {
             args,
+            publishers,
             fbb: FlatBufferBuilder::new(),
             vsoc: None,
             waiting: BTreeMap::new(),
@@ -101,13 +105,8 @@ impl Actor for Escalator {
         match msg {
             EscalatorMsg::Escalate(incident) => {
                 let bytes = encode::incident(&mut state.fbb, &state.args.vin, &incident).to_vec();
-                bus::put(
-                    &state.args.session,
-                    &keys::incident(&state.args.vin),
-                    &bytes,
-                    bus::DATA,
-                )
-                .await?;
+                let key = keys::incident(&state.args.vin);
+                state.publishers.put(&key, &bytes).await?;
                 let version = state.next_version;
                 state.next_version += 1;
                 let in_flight = state
@@ -132,13 +131,8 @@ impl Actor for Escalator {
                 version,
                 receipt,
             } => {
-                bus::put(
-                    &state.args.session,
-                    &keys::escalation(&state.args.vin),
-                    &receipt,
-                    bus::DATA,
-                )
-                .await?;
+                let key = keys::escalation(&state.args.vin);
+                state.publishers.put(&key, &receipt).await?;
                 if let Some(w) = state.waiting.get_mut(&incident_id) {
                     w.in_flight = false;
                     if w.version == version {

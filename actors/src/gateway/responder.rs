@@ -20,7 +20,7 @@ use zenoh::Session;
 
 use super::correlator::rule::Process;
 use super::correlator::CorrelatorMsg;
-use crate::bus::{self, keys};
+use crate::bus::{self, keys, Publishers};
 use crate::ActorError;
 
 /// What the correlator asks for: contain `origin` as the incident now stands.
@@ -51,6 +51,7 @@ struct Pending {
 
 pub struct ResponderState {
     args: ResponderArgs,
+    orders_out: Publishers,
     fbb: FlatBufferBuilder<'static>,
     next_order: u64,
     orders: HashMap<u64, Pending>,
@@ -84,8 +85,18 @@ impl Actor for Responder {
                 let _ = myself.cast(ResponderMsg::Ack(sample.payload().to_bytes().into_owned()));
             })
             .await?;
+        // Every ECU may receive orders: declare all their publishers before an incident needs one.
+        let vin = args.topology.vin();
+        let keys: Vec<String> = args
+            .topology
+            .ecus
+            .iter()
+            .map(|e| keys::order(vin, &e.name))
+            .collect();
+        let orders_out = Publishers::declare(Arc::clone(&args.session), bus::ORDERS, keys).await?;
         Ok(ResponderState {
             args,
+            orders_out,
             fbb: FlatBufferBuilder::new(),
             next_order: 1,
             orders: HashMap::new(),
@@ -179,13 +190,8 @@ impl ResponderState {
         };
         pending.attempts += 1;
         let bytes = encode::order(&mut self.fbb, &vin, &pending.order);
-        bus::put(
-            &self.args.session,
-            &keys::order(&vin, &pending.order.target_ecu),
-            bytes,
-            bus::ORDERS,
-        )
-        .await?;
+        let key = keys::order(&vin, &pending.order.target_ecu);
+        self.orders_out.put(&key, bytes).await?;
         let timeout = Duration::from_millis(self.args.topology.response.ack_timeout_ms);
         myself.send_after(timeout, move || ResponderMsg::Retry(order_id));
         Ok(())

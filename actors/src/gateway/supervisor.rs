@@ -58,6 +58,7 @@ impl Actor for Gateway {
                 session: Arc::clone(&session),
                 vin: vin.clone(),
                 ecu: super::ECU.to_owned(),
+                sensors: vec![super::ingest::SENSOR],
                 front: Arc::clone(&front),
             },
             cell.clone(),

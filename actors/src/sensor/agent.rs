@@ -29,6 +29,9 @@ use crate::sim::body::{self, Body};
 use crate::sim::chassis::Drive;
 use crate::ActorError;
 
+/// The sensor name under which the agent reports on its own detectors.
+pub const AGENT: &str = "agent";
+
 pub const MAX_RESTARTS: usize = 5;
 pub const RESTART_WINDOW: Duration = Duration::from_secs(60);
 
@@ -89,6 +92,12 @@ impl Actor for SensorAgent {
                 session: Arc::clone(&session),
                 vin: vin.clone(),
                 ecu: ecu.name.clone(),
+                sensors: ecu
+                    .sensors
+                    .iter()
+                    .map(|k| k.as_str())
+                    .chain([AGENT])
+                    .collect(),
                 front: Arc::clone(&front),
             },
             myself.get_cell(),

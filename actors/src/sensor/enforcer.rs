@@ -19,7 +19,7 @@ use zenoh::pubsub::Subscriber;
 use zenoh::Session;
 
 use super::someip::Blocklist;
-use crate::bus::{self, keys};
+use crate::bus::{self, keys, Publishers};
 use crate::ActorError;
 
 pub struct Enforcer;
@@ -34,6 +34,7 @@ pub struct EnforcerArgs {
 
 pub struct EnforcerState {
     args: EnforcerArgs,
+    acks: Publishers,
     fbb: FlatBufferBuilder<'static>,
     /// The answer given to each order, so a retried order gets the same answer.
     answered: HashMap<u64, (AckStatus, String)>,
@@ -62,8 +63,11 @@ impl Actor for Enforcer {
                 let _ = myself.cast(EnforcerMsg::Order(sample.payload().to_bytes().into_owned()));
             })
             .await?;
+        let ack_key = keys::ack(&args.vin, &args.ecu);
+        let acks = Publishers::declare(Arc::clone(&args.session), bus::ORDERS, [ack_key]).await?;
         Ok(EnforcerState {
             args,
+            acks,
             fbb: FlatBufferBuilder::new(),
             answered: HashMap::new(),
             _orders: orders,
@@ -179,13 +183,8 @@ impl EnforcerState {
                 timestamp_ns: now_ns(),
             },
         );
-        bus::put(
-            &self.args.session,
-            &keys::ack(&self.args.vin, &self.args.ecu),
-            bytes,
-            bus::ORDERS,
-        )
-        .await?;
+        let key = keys::ack(&self.args.vin, &self.args.ecu);
+        self.acks.put(&key, bytes).await?;
         Ok(())
     }
 }

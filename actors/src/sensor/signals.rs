@@ -11,7 +11,7 @@ use vsiem_schemas::{encode, now_ns};
 use zenoh::Session;
 
 use super::SensorConfig;
-use crate::bus::{self, keys};
+use crate::bus::{self, keys, Publishers};
 use crate::sim::chassis::Drive;
 use crate::ActorError;
 
@@ -28,6 +28,7 @@ pub struct SignalArgs {
 
 pub struct SignalState {
     args: SignalArgs,
+    publishers: Publishers,
     fbb: FlatBufferBuilder<'static>,
     started: Instant,
     seq: u64,
@@ -47,9 +48,12 @@ impl Actor for SignalSensor {
         myself: ActorRef<Self::Msg>,
         args: SignalArgs,
     ) -> Result<Self::State, ActorError> {
+        let key = keys::signal(args.config.topology.vin(), &args.config.ecu);
+        let publishers = Publishers::declare(Arc::clone(&args.session), bus::DATA, [key]).await?;
         myself.send_interval(PERIOD, || SignalMsg::Sample);
         Ok(SignalState {
             args,
+            publishers,
             fbb: FlatBufferBuilder::new(),
             started: Instant::now(),
             seq: 0,
@@ -67,14 +71,8 @@ impl Actor for SignalSensor {
         let config = &state.args.config;
         let vin = config.topology.vin();
         let bytes = encode::signal(&mut state.fbb, vin, &config.ecu, state.seq, &snapshot);
-        if let Err(e) = bus::put(
-            &state.args.session,
-            &keys::signal(vin, &config.ecu),
-            bytes,
-            bus::DATA,
-        )
-        .await
-        {
+        let key = keys::signal(vin, &config.ecu);
+        if let Err(e) = state.publishers.put(&key, bytes).await {
             warn!(error = %e, "Vehicle signal not published.");
         }
         Ok(())

@@ -19,7 +19,7 @@ use vsiem_schemas::encode::{
 use vsiem_schemas::{catalog, now_ns};
 use zenoh::Session;
 
-use crate::bus::{self, keys};
+use crate::bus::{self, keys, Publishers};
 use crate::ActorError;
 
 /// Events that may wait for the uplink before new ones are dropped.
@@ -33,11 +33,14 @@ pub struct UplinkArgs {
     pub session: Arc<Session>,
     pub vin: String,
     pub ecu: String,
+    /// The sensors that will report, whose publishers are declared at start.
+    pub sensors: Vec<&'static str>,
     pub front: Front,
 }
 
 pub struct UplinkState {
     args: UplinkArgs,
+    publishers: Publishers,
     fbb: FlatBufferBuilder<'static>,
     /// The next sequence number of each sensor.
     sequences: HashMap<&'static str, u64>,
@@ -117,9 +120,18 @@ impl Actor for Uplink {
         myself: ActorRef<Self::Msg>,
         args: UplinkArgs,
     ) -> Result<Self::State, ActorError> {
+        // Collected before the await: a lazy iterator of closures would not be Send.
+        let mut keys: Vec<String> = args
+            .sensors
+            .iter()
+            .map(|sensor| keys::event(&args.vin, &args.ecu, sensor))
+            .collect();
+        keys.push(keys::heartbeat(&args.vin, &args.ecu));
+        let publishers = Publishers::declare(Arc::clone(&args.session), bus::DATA, keys).await?;
         myself.send_interval(HEARTBEAT_PERIOD, || UplinkMsg::Heartbeat);
         Ok(UplinkState {
             args,
+            publishers,
             fbb: FlatBufferBuilder::new(),
             sequences: HashMap::new(),
             started: Instant::now(),
@@ -162,7 +174,7 @@ impl UplinkState {
         };
         let bytes = encode::event(&mut self.fbb, &stamp, draft);
         let key = keys::event(&self.args.vin, &self.args.ecu, sensor);
-        bus::put(&self.args.session, &key, bytes, bus::DATA).await?;
+        self.publishers.put(&key, bytes).await?;
         self.sent += 1;
         debug!(
             sensor,
@@ -189,7 +201,7 @@ impl UplinkState {
                     dropped: dropped - reported,
                 },
             );
-            self.publish("agent", &event).await?;
+            self.publish(super::agent::AGENT, &event).await?;
         }
         let bytes = encode::heartbeat(
             &mut self.fbb,
@@ -203,7 +215,7 @@ impl UplinkState {
             },
         );
         let key = keys::heartbeat(&self.args.vin, &self.args.ecu);
-        bus::put(&self.args.session, &key, bytes, bus::DATA).await?;
+        self.publishers.put(&key, bytes).await?;
         Ok(())
     }
 }
