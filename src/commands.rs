@@ -61,7 +61,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Monitor(args) => {
             let vehicle = Vehicle::new(&args.vehicle)?;
             let session = bus::open(&bus::Role::Client {
-                connect: vec![vehicle.gateway_endpoint("ivi")?],
+                connect: vehicle.gateway_listen(),
             })
             .await
             .map_err(|e| anyhow!(e))?;
@@ -171,7 +171,8 @@ impl Vehicle {
         Ok(bus::endpoint(ip, self.port))
     }
 
-    /// The gateway's address in every zone it is on.
+    /// The gateway's endpoints, one in every zone it is on: where it listens, and where a
+    /// monitor may connect.
     pub fn gateway_listen(&self) -> Vec<String> {
         let t = &self.topology;
         t.gateway()

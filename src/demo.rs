@@ -133,7 +133,7 @@ async fn scenario(
         false,
     )?;
     let session = bus::open(&bus::Role::Client {
-        connect: vec![vehicle.gateway_endpoint("ivi")?],
+        connect: vehicle.gateway_listen(),
     })
     .await
     .map_err(|e| anyhow!(e))?;

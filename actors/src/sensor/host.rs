@@ -33,6 +33,15 @@ pub struct HostArgs {
     pub uplink: UplinkHandle,
 }
 
+impl HostArgs {
+    fn host(&self) -> Option<&vsiem_topology::HostConfig> {
+        self.config
+            .topology
+            .ecu(&self.config.ecu)
+            .and_then(|e| e.host.as_ref())
+    }
+}
+
 /// Watches the ECU's declared trees with inotify and reports every change against the content
 /// hashes taken at start.
 pub struct FileWatch;
@@ -57,11 +66,7 @@ impl Actor for FileWatch {
         myself: ActorRef<Self::Msg>,
         args: HostArgs,
     ) -> Result<Self::State, ActorError> {
-        let host = args
-            .config
-            .topology
-            .ecu(&args.config.ecu)
-            .and_then(|e| e.host.as_ref());
+        let host = args.host();
         let paths = |pick: fn(&vsiem_topology::HostConfig) -> &Vec<String>| -> Vec<PathBuf> {
             host.map(|h| pick(h).iter().map(|p| args.config.host_path(p)).collect())
                 .unwrap_or_default()
@@ -152,13 +157,7 @@ impl Actor for ProcessWatch {
         myself: ActorRef<Self::Msg>,
         args: HostArgs,
     ) -> Result<Self::State, ActorError> {
-        let allowed = args
-            .config
-            .topology
-            .ecu(&args.config.ecu)
-            .and_then(|e| e.host.as_ref())
-            .map(|h| h.processes.clone())
-            .unwrap_or_default();
+        let allowed = args.host().map(|h| h.processes.clone()).unwrap_or_default();
         let mut table = ProcessTable::new(PathBuf::from("/proc"));
         table.poll();
         myself.send_interval(PROCESS_POLL, || ProcessWatchMsg::Poll);

@@ -13,6 +13,7 @@ use someip_rs::{ReturnCode, SomeIpMessage};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
+use vsiem_schemas::catalog::EventType;
 use vsiem_schemas::encode::{ContextDraft, SomeipCallDraft};
 use vsiem_topology::Transport;
 
@@ -145,36 +146,38 @@ impl GuardState {
             bytes,
             &self.args.blocklist,
         );
-        let message = match verdict {
-            Verdict::Allowed { message, caller } => {
-                return Some(self.forward(&message, &caller));
-            }
+        match verdict {
+            Verdict::Allowed { message, caller } => Some(self.forward(&message, &caller)),
             Verdict::Rejected {
                 message,
                 event,
                 caller,
                 code,
             } => {
+                warn!(event = event.name, %from, service = message.header.service_id.0, method = message.header.method_id.0, "SOME/IP request rejected.");
                 let context = ContextDraft::SomeipCall(call_context(&message, from, config));
-                let mut draft = uplink::draft(event, caller.as_deref().unwrap_or(""), context);
-                draft.evidence = bytes[..bytes.len().min(EVIDENCE_BYTES)].to_vec();
-                warn!(event = event.name, from = %from, service = message.header.service_id.0, method = message.header.method_id.0, "SOME/IP request rejected.");
-                self.args.uplink.report(SENSOR, draft);
+                self.report(event, caller, context, bytes);
                 message
                     .expects_response()
                     .then(|| message.create_error_response(code).build())
             }
-            Verdict::Malformed { event } => {
-                let mut draft = uplink::draft(event, "", ContextDraft::None);
-                draft.evidence = bytes[..bytes.len().min(EVIDENCE_BYTES)].to_vec();
-                if let Some(caller) = config.topology.ecu_by_address(from.ip()) {
-                    draft.origin = caller.name.clone();
-                }
-                self.args.uplink.report(SENSOR, draft);
+            Verdict::Malformed { event, caller } => {
+                self.report(event, caller, ContextDraft::None, bytes);
                 None
             }
-        };
-        message
+        }
+    }
+
+    fn report(
+        &self,
+        event: &EventType,
+        caller: Option<String>,
+        context: ContextDraft,
+        bytes: &[u8],
+    ) {
+        let mut draft = uplink::draft(event, caller.as_deref().unwrap_or(""), context);
+        draft.evidence = bytes[..bytes.len().min(EVIDENCE_BYTES)].to_vec();
+        self.args.uplink.report(SENSOR, draft);
     }
 
     fn forward(&mut self, request: &SomeIpMessage, caller: &str) -> SomeIpMessage {

