@@ -3,6 +3,7 @@
 //! demo and tests attack. Processes talk only through [`bus`] (Zenoh) in wire types.
 
 pub mod bus;
+pub mod front;
 pub mod gateway;
 pub mod monitor;
 pub mod sensor;

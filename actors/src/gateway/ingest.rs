@@ -6,7 +6,6 @@
 //! events, new ones are dropped and counted, and the count is reported as an event.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +21,7 @@ use zenoh::Session;
 
 use super::correlator::CorrelatorMsg;
 use crate::bus::keys;
+use crate::front::Front;
 use crate::sensor::uplink::{self, UplinkHandle};
 use crate::ActorError;
 
@@ -57,12 +57,6 @@ pub struct IngestArgs {
     pub uplink: UplinkHandle,
 }
 
-#[derive(Debug, Default)]
-struct Front {
-    pending: AtomicUsize,
-    dropped: AtomicU64,
-}
-
 /// What ingest counts, for logs, the metrics endpoint and the benches.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Counters {
@@ -79,7 +73,6 @@ pub struct IngestState {
     /// The last sequence number accepted from each (ECU, sensor).
     last_seq: HashMap<(String, String), u64>,
     counters: Counters,
-    dropped_reported: u64,
     _events: Subscriber<()>,
     _signals: Subscriber<()>,
     _alive: Subscriber<()>,
@@ -101,7 +94,7 @@ impl Actor for Ingest {
         myself: ActorRef<Self::Msg>,
         args: IngestArgs,
     ) -> Result<Self::State, ActorError> {
-        let front = Arc::new(Front::default());
+        let front = Front::new(QUEUE_CAPACITY);
         let events = {
             let (me, front) = (myself.clone(), Arc::clone(&front));
             args.session
@@ -111,12 +104,7 @@ impl Actor for Ingest {
                         key: sample.key_expr().to_string(),
                         payload: sample.payload().clone(),
                     };
-                    if front.pending.fetch_add(1, Ordering::AcqRel) >= QUEUE_CAPACITY
-                        || me.cast(msg).is_err()
-                    {
-                        front.pending.fetch_sub(1, Ordering::AcqRel);
-                        front.dropped.fetch_add(1, Ordering::Relaxed);
-                    }
+                    front.send(&me, msg);
                 })
                 .await?
         };
@@ -158,7 +146,6 @@ impl Actor for Ingest {
             front,
             last_seq: HashMap::new(),
             counters: Counters::default(),
-            dropped_reported: 0,
             _events: events,
             _signals: signals,
             _alive: alive,
@@ -173,7 +160,7 @@ impl Actor for Ingest {
     ) -> Result<(), ActorError> {
         match msg {
             IngestMsg::Event { key, payload } => {
-                state.front.pending.fetch_sub(1, Ordering::AcqRel);
+                state.front.taken();
                 state.event(&key, payload);
             }
             IngestMsg::Alive { key, up } => state.alive(&key, up),
@@ -282,16 +269,15 @@ impl IngestState {
     }
 
     fn report(&mut self) {
-        let dropped = self.front.dropped.load(Ordering::Relaxed);
-        self.counters.dropped = dropped;
-        if dropped > self.dropped_reported {
+        self.counters.dropped = self.front.dropped();
+        let new_drops = self.front.unreported_drops();
+        if new_drops > 0 {
             let report = SensorHealthDraft {
                 subject: "gateway/ingest".into(),
                 reason: format!("ingest queue of {QUEUE_CAPACITY} full"),
                 restarts: 0,
-                dropped: dropped - self.dropped_reported,
+                dropped: new_drops,
             };
-            self.dropped_reported = dropped;
             self.args.uplink.report(
                 SENSOR,
                 uplink::health(&catalog::SENSOR_QUEUE_OVERFLOW, super::ECU, report),

@@ -18,7 +18,8 @@ use super::ingest::{Ingest, IngestArgs};
 use super::responder::{Responder, ResponderArgs};
 use super::GatewayConfig;
 use crate::bus::{self, keys};
-use crate::sensor::uplink::{Front, Uplink, UplinkArgs, UplinkHandle};
+use crate::front::Front;
+use crate::sensor::uplink::{self, Uplink, UplinkArgs, UplinkHandle};
 use crate::ActorError;
 
 pub struct Gateway;
@@ -50,7 +51,7 @@ impl Actor for Gateway {
         info!(listen = ?config.listen, "Backbone router up.");
         let vin = config.topology.vin().to_owned();
         let cell = myself.get_cell();
-        let front = Front::default();
+        let front = Front::new(uplink::QUEUE_CAPACITY);
         let (uplink, _) = Actor::spawn_linked(
             None,
             Uplink,

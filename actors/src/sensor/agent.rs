@@ -22,9 +22,10 @@ use super::enforcer::{Enforcer, EnforcerArgs};
 use super::host::{FileWatch, HostArgs, ProcessWatch};
 use super::signals::{SignalArgs, SignalSensor};
 use super::someip::{Blocklist, GuardArgs, SharedApplication, SomeipGuard};
-use super::uplink::{self, Front, Uplink, UplinkArgs, UplinkHandle};
+use super::uplink::{self, Uplink, UplinkArgs, UplinkHandle};
 use super::SensorConfig;
 use crate::bus::{self, keys};
+use crate::front::Front;
 use crate::sim::body::{self, Body};
 use crate::sim::chassis::Drive;
 use crate::ActorError;
@@ -84,7 +85,7 @@ impl Actor for SensorAgent {
             .await?,
         );
         let vin = config.topology.vin().to_owned();
-        let front = Front::default();
+        let front = Front::new(uplink::QUEUE_CAPACITY);
         let (uplink_ref, _) = Actor::spawn_linked(
             None,
             Uplink,

@@ -6,7 +6,6 @@
 //! reported as a `sensor.queue_overflow` event at the next heartbeat.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +19,7 @@ use vsiem_schemas::{catalog, now_ns};
 use zenoh::Session;
 
 use crate::bus::{self, keys, Publishers};
+use crate::front::Front;
 use crate::ActorError;
 
 /// Events that may wait for the uplink before new ones are dropped.
@@ -35,7 +35,7 @@ pub struct UplinkArgs {
     pub ecu: String,
     /// The sensors that will report, whose publishers are declared at start.
     pub sensors: Vec<&'static str>,
-    pub front: Front,
+    pub front: Arc<Front>,
 }
 
 pub struct UplinkState {
@@ -56,39 +56,22 @@ pub enum UplinkMsg {
     Heartbeat,
 }
 
-/// Counters shared by the uplink and the handles that feed it.
-#[derive(Debug, Default)]
-pub struct FrontCounters {
-    pending: AtomicUsize,
-    dropped: AtomicU64,
-    dropped_reported: AtomicU64,
-}
-
-pub type Front = Arc<FrontCounters>;
-
 /// How detectors report: a cheap clone of the uplink's address and its bounded front.
 #[derive(Clone)]
 pub struct UplinkHandle {
     actor: ActorRef<UplinkMsg>,
-    front: Front,
+    front: Arc<Front>,
 }
 
 impl UplinkHandle {
-    pub fn new(actor: ActorRef<UplinkMsg>, front: Front) -> Self {
+    pub fn new(actor: ActorRef<UplinkMsg>, front: Arc<Front>) -> Self {
         Self { actor, front }
     }
 
     /// Queues a detection; drops and counts it when the queue is full or the uplink is gone.
     pub fn report(&self, sensor: &'static str, draft: EventDraft) {
-        if self.front.pending.fetch_add(1, Ordering::AcqRel) >= QUEUE_CAPACITY
-            || self
-                .actor
-                .cast(UplinkMsg::Publish { sensor, draft })
-                .is_err()
-        {
-            self.front.pending.fetch_sub(1, Ordering::AcqRel);
-            self.front.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        self.front
+            .send(&self.actor, UplinkMsg::Publish { sensor, draft });
     }
 }
 
@@ -147,7 +130,7 @@ impl Actor for Uplink {
     ) -> Result<(), ActorError> {
         match msg {
             UplinkMsg::Publish { sensor, draft } => {
-                state.args.front.pending.fetch_sub(1, Ordering::AcqRel);
+                state.args.front.taken();
                 state.publish(sensor, &draft).await?;
             }
             UplinkMsg::Heartbeat => state.heartbeat().await?,
@@ -186,19 +169,18 @@ impl UplinkState {
     }
 
     async fn heartbeat(&mut self) -> Result<(), ActorError> {
-        let front = &self.args.front;
-        let dropped = front.dropped.load(Ordering::Relaxed);
-        let reported = front.dropped_reported.swap(dropped, Ordering::Relaxed);
-        if dropped > reported {
-            warn!(ecu = %self.args.ecu, dropped = dropped - reported, "Uplink queue full, events dropped.");
+        let front = Arc::clone(&self.args.front);
+        let new_drops = front.unreported_drops();
+        if new_drops > 0 {
+            warn!(ecu = %self.args.ecu, dropped = new_drops, "Uplink queue full, events dropped.");
             let event = health(
                 &catalog::SENSOR_QUEUE_OVERFLOW,
                 &self.args.ecu,
                 SensorHealthDraft {
                     subject: "uplink".into(),
-                    reason: format!("queue of {QUEUE_CAPACITY} full"),
+                    reason: format!("queue of {} full", front.capacity()),
                     restarts: 0,
-                    dropped: dropped - reported,
+                    dropped: new_drops,
                 },
             );
             self.publish(super::agent::AGENT, &event).await?;
@@ -211,7 +193,7 @@ impl UplinkState {
                 timestamp_ns: now_ns(),
                 uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 events_sent: self.sent,
-                events_dropped: dropped,
+                events_dropped: front.dropped(),
             },
         );
         let key = keys::heartbeat(&self.args.vin, &self.args.ecu);
