@@ -223,6 +223,14 @@ mod tests {
             .arg("30")
             .spawn()
             .unwrap();
+        // Until the child has exec'd, its name is still ours.
+        let comm = format!("/proc/{}/comm", child.id());
+        for _ in 0..200 {
+            if std::fs::read_to_string(&comm).is_ok_and(|c| c.trim_end() == "sleep") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let (status, detail) = stop_process(child.id(), "not-sleep");
         assert_eq!(status, AckStatus::Rejected, "{detail}");
         let (status, detail) = stop_process(child.id(), "sleep");
