@@ -87,6 +87,10 @@ pub struct SensorArgs {
     /// Host the simulated application of this ECU behind its sensors (demo vehicle).
     #[arg(long)]
     pub simulate: bool,
+    /// Enforce drop-flow and isolate orders with nftables in a table of vsiem's own (needs the
+    /// nft tool and CAP_NET_ADMIN; without this flag such orders are acknowledged Unsupported).
+    #[arg(long)]
+    pub nftables: bool,
     /// The simulated drive that a signals sensor reads.
     #[arg(long, value_enum, default_value_t = Drive::Parked)]
     pub drive: Drive,

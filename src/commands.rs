@@ -30,6 +30,8 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 addressing: vehicle.addressing,
                 fs_root: args.fs_root,
                 simulate: args.simulate,
+                backbone_port: vehicle.port,
+                nftables: args.nftables,
             };
             supervise(
                 SensorAgent,

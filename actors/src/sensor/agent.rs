@@ -18,6 +18,7 @@ use vsiem_topology::SensorKind;
 use zenoh::liveliness::LivelinessToken;
 use zenoh::Session;
 
+use super::enforcer::nft::Nft;
 use super::enforcer::{Enforcer, EnforcerArgs};
 use super::host::{FileWatch, HostArgs, ProcessWatch};
 use super::signals::{SignalArgs, SignalSensor};
@@ -105,6 +106,13 @@ impl Actor for SensorAgent {
         )
         .await?;
         let blocklist = Blocklist::default();
+        let firewall = if config.nftables {
+            Some(Nft::open(None).map_err(|e| {
+                format!("--nftables: {e} (nftables needs the nft tool and CAP_NET_ADMIN)")
+            })?)
+        } else {
+            None
+        };
         let guarded = ecu.sensors.contains(&SensorKind::Someip);
         Actor::spawn_linked(
             None,
@@ -114,6 +122,10 @@ impl Actor for SensorAgent {
                 vin,
                 ecu: ecu.name.clone(),
                 blocklist: guarded.then(|| blocklist.clone()),
+                firewall,
+                topology: Arc::clone(&config.topology),
+                addressing: config.addressing,
+                backbone_port: config.backbone_port,
             },
             myself.get_cell(),
         )

@@ -1,11 +1,14 @@
 //! The enforcer: applies the gateway's block orders on this ECU and acknowledges each one,
 //! then lifts it when its TTL expires or the gateway revokes it.
 //!
-//! Enforcement points: the SOME/IP guard's blocklist (block a client) and the process table
-//! (stop a process). Dropping flows and isolating an ECU need nftables and CAP_NET_ADMIN; an
-//! enforcer without them says so in its ack (`Unsupported`) instead of pretending.
+//! Enforcement points: the SOME/IP guard's blocklist (block a client), the process table (stop a
+//! process) and nftables ([`nft`]: drop a flow, isolate an ECU). An enforcer without an
+//! enforcement point for an order says so in its ack (`Unsupported`) instead of pretending.
+
+pub mod nft;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,14 +16,16 @@ use flatbuffers::FlatBufferBuilder;
 use ractor::{Actor, ActorRef};
 use tracing::{info, warn};
 use vsiem_schemas::encode::{self, AckDraft};
-use vsiem_schemas::wire::AckStatus;
+use vsiem_schemas::wire::{AckStatus, BlockOrder, Transport};
 use vsiem_schemas::{now_ns, read};
+use vsiem_topology::{AddressMode, Topology};
 use zenoh::pubsub::Subscriber;
 use zenoh::Session;
 
 use super::someip::Blocklist;
 use crate::bus::{self, keys, Publishers};
 use crate::ActorError;
+use nft::{Nft, Rule, L4};
 
 pub struct Enforcer;
 
@@ -30,6 +35,13 @@ pub struct EnforcerArgs {
     pub ecu: String,
     /// The SOME/IP guard's blocklist, when this ECU runs the guard.
     pub blocklist: Option<Blocklist>,
+    /// The firewall, when the agent may use nftables (`vsiem sensor --nftables`).
+    pub firewall: Option<Nft>,
+    /// Where ECUs named by isolate orders are.
+    pub topology: Arc<Topology>,
+    pub addressing: AddressMode,
+    /// The backbone's TCP port, which an isolated ECU keeps so that it still reports.
+    pub backbone_port: u16,
 }
 
 pub struct EnforcerState {
@@ -72,6 +84,19 @@ impl Actor for Enforcer {
             answered: HashMap::new(),
             _orders: orders,
         })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut EnforcerState,
+    ) -> Result<(), ActorError> {
+        if let Some(firewall) = &state.args.firewall {
+            if let Err(e) = firewall.close() {
+                warn!(error = %e, "vsiem's nftables table not removed.");
+            }
+        }
+        Ok(())
     }
 
     async fn handle(
@@ -121,7 +146,7 @@ impl Actor for Enforcer {
 }
 
 impl EnforcerState {
-    fn apply(&mut self, order: &vsiem_schemas::wire::BlockOrder<'_>) -> (AckStatus, String) {
+    fn apply(&mut self, order: &BlockOrder<'_>) -> (AckStatus, String) {
         if let Some(block) = order.action_as_block_someip_client() {
             let Some(list) = &self.args.blocklist else {
                 return (
@@ -147,23 +172,91 @@ impl EnforcerState {
             )
         } else if let Some(stop) = order.action_as_stop_process() {
             stop_process(stop.pid(), stop.name().unwrap_or_default())
-        } else if order.action_as_drop_flow().is_some() || order.action_as_isolate_ecu().is_some() {
-            (
-                AckStatus::Unsupported,
-                "needs the nftables enforcer (root, CAP_NET_ADMIN)".into(),
-            )
+        } else if let Some(rule) = self.firewall_rule(order) {
+            let Some(firewall) = &self.args.firewall else {
+                return (
+                    AckStatus::Unsupported,
+                    "nftables enforcement is off on this ECU (vsiem sensor --nftables)".into(),
+                );
+            };
+            match rule.and_then(|rule| {
+                firewall
+                    .apply(order.order_id(), &rule)
+                    .map_err(|e| e.to_string())
+            }) {
+                Ok(()) => (AckStatus::Applied, "nftables rules installed".into()),
+                Err(e) => (AckStatus::Rejected, e),
+            }
         } else {
             (AckStatus::Rejected, "unknown action".into())
         }
     }
 
+    /// The nftables rule of a drop-flow or isolate order (`None` for other actions), or why
+    /// the order cannot be one.
+    fn firewall_rule(&self, order: &BlockOrder<'_>) -> Option<Result<Rule, String>> {
+        if let Some(flow) = order.action_as_drop_flow() {
+            let ip = |s: Option<&str>| -> Result<Option<IpAddr>, String> {
+                match s.unwrap_or_default() {
+                    "" => Ok(None),
+                    text => text
+                        .parse()
+                        .map(Some)
+                        .map_err(|_| format!("{text:?} is not an address")),
+                }
+            };
+            let rule = (|| {
+                Ok(Rule::DropFlow {
+                    l4: Some(if flow.transport() == Transport::Tcp {
+                        L4::Tcp
+                    } else {
+                        L4::Udp
+                    }),
+                    src: ip(flow.src())?,
+                    dst: ip(flow.dst())?,
+                    dst_port: (flow.dst_port() != 0).then_some(flow.dst_port()),
+                })
+            })();
+            return Some(rule);
+        }
+        let isolate = order.action_as_isolate_ecu()?;
+        let ecu = isolate.ecu().unwrap_or_default();
+        let topology = &self.args.topology;
+        let Some(found) = topology.ecu(ecu) else {
+            return Some(Err(format!("{ecu} is not an ECU")));
+        };
+        let addresses = found
+            .interfaces
+            .iter()
+            .filter_map(|i| topology.host_address(&i.zone, i.host, self.args.addressing))
+            .map(IpAddr::V4)
+            .collect();
+        Some(Ok(Rule::Isolate {
+            addresses,
+            keep_port: self.args.backbone_port,
+        }))
+    }
+
     /// Lifts an order's block; true when there was one to lift.
     fn lift(&mut self, order_id: u64) -> bool {
         self.answered.remove(&order_id);
-        self.args
+        let unblocked = self
+            .args
             .blocklist
             .as_ref()
-            .is_some_and(|l| l.remove(order_id))
+            .is_some_and(|l| l.remove(order_id));
+        let unfirewalled = self
+            .args
+            .firewall
+            .as_ref()
+            .is_some_and(|f| match f.remove(order_id) {
+                Ok(removed) => removed,
+                Err(e) => {
+                    warn!(order = order_id, error = %e, "nftables rules of an order not removed.");
+                    false
+                }
+            });
+        unblocked || unfirewalled
     }
 
     async fn ack(
