@@ -65,6 +65,11 @@ impl Topology {
             .expect("validation guarantees the V-SOC's zone exists")
     }
 
+    /// Whether `ip` is the V-SOC's, in either mode.
+    pub fn is_vsoc_address(&self, ip: IpAddr) -> bool {
+        as_ipv4(ip).is_some_and(|ip| self.is_at(&self.vsoc.zone, self.vsoc.host, ip))
+    }
+
     fn is_at(&self, zone: &str, host: u8, ip: Ipv4Addr) -> bool {
         AddressMode::ALL
             .into_iter()

@@ -9,6 +9,7 @@
 mod address;
 mod error;
 mod intel;
+mod matrix;
 mod model;
 mod raw;
 mod validate;
@@ -19,6 +20,7 @@ use std::path::Path;
 
 pub use address::{mac_address, AddressMode};
 pub use error::{Problem, TopologyError};
+pub use matrix::Peer;
 pub use model::*;
 
 /// The reference vehicle's topology, as shipped in `topology/reference.toml`.
