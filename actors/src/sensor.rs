@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod enforcer;
 pub mod host;
+pub mod net;
 pub mod signals;
 pub mod someip;
 pub mod uplink;
