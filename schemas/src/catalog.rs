@@ -69,6 +69,14 @@ catalog! {
         "SOME/IP-SD FindService for services the client is not allowed to use.";
     DOIP_ROUTING_ACTIVATION_UNAUTHORIZED = 0x8020, "doip.routing_activation_unauthorized", High, LateralMovement,
         "DoIP routing activation from a host that is not a tester, or while the vehicle moves.";
+    NET_UNKNOWN_HOST = 0x8030, "net.unknown_host", High, Intrusion,
+        "A frame from an address of a vehicle subnet that no host of the topology has.";
+    NET_VLAN_VIOLATION = 0x8032, "net.vlan_violation", High, LateralMovement,
+        "A frame tagged with a VLAN that its source host does not belong to.";
+    NET_FLOW_NOT_ALLOWED = 0x8033, "net.flow_not_allowed", Medium, LateralMovement,
+        "A TCP or UDP flow that the communication matrix does not allow (reported once per flow).";
+    IOC_IP = 0x8042, "ioc.ip", Critical, Intrusion,
+        "Traffic to or from an address of the threat-intelligence feed.";
     SENSOR_SILENT = 0x8050, "sensor.silent", High, Health,
         "A sensor agent's liveliness token disappeared: it crashed, was killed or cut off.";
     SENSOR_DETECTOR_RESTARTED = 0x8051, "sensor.detector_restarted", Medium, Health,

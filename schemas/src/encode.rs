@@ -33,6 +33,7 @@ pub struct EventDraft {
 pub enum ContextDraft {
     None,
     SomeipCall(SomeipCallDraft),
+    NetworkFlow(NetworkFlowDraft),
     FileChange(FileChangeDraft),
     ProcessStart(ProcessStartDraft),
     VehicleState(VehicleSnapshot),
@@ -49,6 +50,18 @@ pub struct SomeipCallDraft {
     pub return_code: u8,
     pub src: String,
     pub dst: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkFlowDraft {
+    pub transport: wire::Transport,
+    /// "ip:port"
+    pub src: String,
+    /// "ip:port"
+    pub dst: String,
+    /// 0: untagged
+    pub vlan: u16,
+    pub bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,6 +265,17 @@ fn context(
             };
             let t = wire::SomeipCall::create(fbb, &args);
             (wire::Context::SomeipCall, Some(t.as_union_value()))
+        }
+        ContextDraft::NetworkFlow(c) => {
+            let args = wire::NetworkFlowArgs {
+                transport: c.transport,
+                src: Some(fbb.create_string(&c.src)),
+                dst: Some(fbb.create_string(&c.dst)),
+                vlan: c.vlan,
+                bytes: c.bytes,
+            };
+            let t = wire::NetworkFlow::create(fbb, &args);
+            (wire::Context::NetworkFlow, Some(t.as_union_value()))
         }
         ContextDraft::FileChange(c) => {
             let args = wire::FileChangeArgs {

@@ -3,4 +3,5 @@
 //! understood, and what it could not understand as a value the detectors turn into an event.
 
 pub mod capture_file;
+pub mod detect;
 pub mod someip;
