@@ -169,6 +169,13 @@ fn is_multicast_noise(dst: IpAddr) -> bool {
 mod tests {
     use super::*;
 
+    /// What, the packet, and the findings expected as (event, origin).
+    type Case = (
+        &'static str,
+        Packet<'static>,
+        Vec<(&'static str, &'static str)>,
+    );
+
     fn packet(
         vlan: Option<u16>,
         src: &str,
