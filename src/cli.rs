@@ -34,6 +34,8 @@ pub enum Command {
     Monitor(MonitorArgs),
     /// The whole car, the V-SOC and an attacker on loopback, replaying the reference attack.
     Demo(DemoArgs),
+    /// Run the network sensor and the gateway's correlation offline over capture files.
+    Replay(ReplayArgs),
     /// Check a topology file and print every problem in it.
     Validate(ValidateArgs),
     /// A simulated ECU program of the demo vehicle (not part of the SIEM).
@@ -134,6 +136,25 @@ pub struct DemoArgs {
     /// Keep the processes' logs and file trees in this directory instead of a temporary one.
     #[arg(long)]
     pub keep: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The vehicle's topology file (default: the embedded reference vehicle).
+    #[arg(long)]
+    pub topology: Option<PathBuf>,
+    /// The ECU the capture was taken on (the events' reporter).
+    #[arg(long, default_value = "gateway")]
+    pub ecu: String,
+    /// The backbone's TCP port (vsiem's own traffic is an allowed flow).
+    #[arg(long, default_value_t = 7447)]
+    pub port: u16,
+    /// Print JSON lines instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// pcap or pcapng files, replayed in order.
+    #[arg(required = true)]
+    pub captures: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

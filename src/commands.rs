@@ -79,6 +79,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Demo(args) => crate::demo::run(args).await,
+        Command::Replay(args) => crate::replay::run(args),
         Command::Validate(args) => Ok(validate(&args.topology)),
         Command::Sim(args) => match args.program {
             SimProgram::IviMedia { listen, fs_root } => {

@@ -24,6 +24,9 @@ pub enum Record {
         seq: u64,
         severity: String,
         origin: String,
+        /// "ip:port" of the traffic, when the event is about traffic.
+        src: String,
+        dst: String,
         detail: String,
         ts_ns: u64,
     },
@@ -177,7 +180,15 @@ fn severity(s: wire::Severity) -> String {
     s.variant_name().unwrap_or("?").to_lowercase()
 }
 
-fn event(e: &wire::SecurityEvent<'_>) -> Record {
+/// The record of one security event.
+pub fn event(e: &wire::SecurityEvent<'_>) -> Record {
+    let (src, dst) = if let Some(c) = e.context_as_someip_call() {
+        (c.src(), c.dst())
+    } else if let Some(c) = e.context_as_network_flow() {
+        (c.src(), c.dst())
+    } else {
+        (None, None)
+    };
     Record::Event {
         name: catalog::name_of(e.event_id()).to_owned(),
         id: format!("0x{:04x}", e.event_id()),
@@ -186,6 +197,8 @@ fn event(e: &wire::SecurityEvent<'_>) -> Record {
         seq: e.seq(),
         severity: severity(e.severity()),
         origin: e.origin().unwrap_or_default().to_owned(),
+        src: src.unwrap_or_default().to_owned(),
+        dst: dst.unwrap_or_default().to_owned(),
         detail: detail(e),
         ts_ns: e.timestamp_ns(),
     }
@@ -216,6 +229,17 @@ fn detail(e: &wire::SecurityEvent<'_>) -> String {
             c.pid(),
             c.parent_name().unwrap_or("?"),
             c.cmdline().unwrap_or("")
+        )
+    } else if let Some(c) = e.context_as_network_flow() {
+        let vlan = match c.vlan() {
+            0 => String::new(),
+            v => format!(" on VLAN {v}"),
+        };
+        format!(
+            "{:?} {} -> {}{vlan}",
+            c.transport(),
+            c.src().unwrap_or("?"),
+            c.dst().unwrap_or("?")
         )
     } else if let Some(c) = e.context_as_sensor_health() {
         format!(

@@ -65,16 +65,28 @@ catalog! {
         "A datagram on a SOME/IP port that is not a well-formed SOME/IP message.";
     SOMEIP_CLIENT_BLOCKED = 0x8014, "someip.client_blocked", Medium, LateralMovement,
         "A SOME/IP request rejected because a block order covers its client.";
+    SOMEIP_SD_OFFER_SPOOF = 0x8018, "someip_sd.offer_spoof", High, LateralMovement,
+        "A SOME/IP-SD offer of a service from a host that is not its provider.";
     SOMEIP_SD_FIND_SCAN = 0x8019, "someip_sd.find_scan", Medium, Reconnaissance,
         "SOME/IP-SD FindService for services the client is not allowed to use.";
     DOIP_ROUTING_ACTIVATION_UNAUTHORIZED = 0x8020, "doip.routing_activation_unauthorized", High, LateralMovement,
         "DoIP routing activation from a host that is not a tester, or while the vehicle moves.";
+    DOIP_MALFORMED = 0x8021, "doip.malformed", Medium, Reconnaissance,
+        "A message on the DoIP port that is not well-formed DoIP.";
+    UDS_SECURITY_ACCESS_BRUTEFORCE = 0x8028, "uds.security_access_bruteforce", High, LateralMovement,
+        "Repeated UDS SecurityAccess keys from one tester address without success.";
+    UDS_DANGEROUS_SERVICE_WHILE_MOVING = 0x8029, "uds.dangerous_service_while_moving", Critical, LateralMovement,
+        "A UDS service the topology calls dangerous, requested while the vehicle moves.";
     NET_UNKNOWN_HOST = 0x8030, "net.unknown_host", High, Intrusion,
         "A frame from an address of a vehicle subnet that no host of the topology has.";
     NET_VLAN_VIOLATION = 0x8032, "net.vlan_violation", High, LateralMovement,
         "A frame tagged with a VLAN that its source host does not belong to.";
     NET_FLOW_NOT_ALLOWED = 0x8033, "net.flow_not_allowed", Medium, LateralMovement,
         "A TCP or UDP flow that the communication matrix does not allow (reported once per flow).";
+    IOC_DNS = 0x8040, "ioc.dns", Critical, Intrusion,
+        "A DNS query for a domain of the threat-intelligence feed.";
+    IOC_TLS_SNI = 0x8041, "ioc.tls_sni", Critical, Intrusion,
+        "A TLS ClientHello naming a server of the threat-intelligence feed.";
     IOC_IP = 0x8042, "ioc.ip", Critical, Intrusion,
         "Traffic to or from an address of the threat-intelligence feed.";
     SENSOR_SILENT = 0x8050, "sensor.silent", High, Health,

@@ -6,7 +6,10 @@
 pub mod capture_file;
 pub mod detect;
 pub mod dns;
+pub mod doip;
 pub mod frame;
+pub mod pipeline;
 pub mod someip;
 pub mod tcp;
 pub mod tls;
+pub mod uds;

@@ -18,7 +18,7 @@ use vsiem_schemas::encode::{ContextDraft, SomeipCallDraft};
 use vsiem_topology::Transport;
 
 pub use blocklist::Blocklist;
-pub use check::{check, Verdict};
+pub use check::{check, judge_request, Verdict};
 
 use super::uplink::{self, UplinkHandle};
 use super::SensorConfig;

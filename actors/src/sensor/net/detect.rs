@@ -15,6 +15,9 @@ use vsiem_topology::{Peer, Topology, Transport};
 /// this many the memory is cleared (and a long-lived bad flow is reported again).
 const MAX_REPORTED_FLOWS: usize = 65_536;
 
+/// Payload bytes kept as an event's evidence.
+pub const EVIDENCE_BYTES: usize = 256;
+
 /// What the detectors need of one packet, whatever decoded it.
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<'a> {
@@ -37,7 +40,8 @@ pub struct Detection {
     pub ts_ns: u64,
     /// The ECU the traffic comes from, "" when outside or unknown.
     pub origin: String,
-    pub flow: NetworkFlowDraft,
+    pub context: ContextDraft,
+    pub evidence: Vec<u8>,
 }
 
 impl Detection {
@@ -48,8 +52,8 @@ impl Detection {
             count: 1,
             timestamp_ns: self.ts_ns,
             origin: self.origin,
-            context: ContextDraft::NetworkFlow(self.flow),
-            evidence: Vec::new(),
+            context: self.context,
+            evidence: self.evidence,
         }
     }
 }
@@ -83,7 +87,8 @@ impl NetDetector {
             kind,
             ts_ns: p.ts_ns,
             origin: origin.clone(),
-            flow: flow(p),
+            context: ContextDraft::NetworkFlow(flow(p)),
+            evidence: Vec::new(),
         };
         if src_peer == Peer::Outside
             && in_vehicle_subnet(&t, p.src)
@@ -127,7 +132,8 @@ impl NetDetector {
     }
 }
 
-fn flow(p: &Packet<'_>) -> NetworkFlowDraft {
+/// The packet's flow, as events carry it.
+pub fn flow(p: &Packet<'_>) -> NetworkFlowDraft {
     let (transport, sport, dport) = match p.ports {
         Some((Transport::Tcp, s, d)) => (wire::Transport::Tcp, s, d),
         Some((Transport::Udp, s, d)) => (wire::Transport::Udp, s, d),

@@ -61,47 +61,63 @@ pub fn check(
         }
     };
     let (service_id, method_id) = (message.header.service_id.0, message.header.method_id.0);
-    let reject = |message, event, code| Verdict::Rejected {
-        message,
-        event,
-        caller: caller.clone(),
-        code,
-    };
+    let client_id = message.header.client_id.0;
+    if let Err((event, code)) = judge_request(
+        topology,
+        provider,
+        caller.as_deref(),
+        service_id,
+        method_id,
+        client_id,
+    ) {
+        return Verdict::Rejected {
+            message,
+            event,
+            caller,
+            code,
+        };
+    }
+    let caller_name = caller.as_deref().unwrap_or_default();
+    if blocklist.blocks(caller_name, service_id, method_id, Instant::now()) {
+        return Verdict::Rejected {
+            message,
+            event: &catalog::SOMEIP_CLIENT_BLOCKED,
+            caller,
+            code: ReturnCode::NotOk,
+        };
+    }
+    let caller = caller_name.to_owned();
+    Verdict::Allowed { message, caller }
+}
+
+/// The topology's rule for one request from `caller` (an ECU name, `None` for an address of no
+/// ECU) to a service of `provider`: the service must be the provider's, the method must exist,
+/// and the caller must be allowed that method under its own client ID. Used by the guard on the
+/// provider and by the network sensor on the wire.
+pub fn judge_request(
+    topology: &Topology,
+    provider: &str,
+    caller: Option<&str>,
+    service_id: u16,
+    method_id: u16,
+    client_id: u16,
+) -> Result<(), (&'static EventType, ReturnCode)> {
     let Some(service) = topology
         .service(service_id)
         .filter(|s| s.provider == provider)
     else {
-        return reject(
-            message,
-            &catalog::SOMEIP_UNKNOWN_SERVICE,
-            ReturnCode::UnknownService,
-        );
+        return Err((&catalog::SOMEIP_UNKNOWN_SERVICE, ReturnCode::UnknownService));
     };
     let Some(method) = service.method(method_id) else {
-        return reject(
-            message,
-            &catalog::SOMEIP_UNKNOWN_METHOD,
-            ReturnCode::UnknownMethod,
-        );
+        return Err((&catalog::SOMEIP_UNKNOWN_METHOD, ReturnCode::UnknownMethod));
     };
     let claimed = topology
-        .ecu_by_client_id(message.header.client_id.0)
+        .ecu_by_client_id(client_id)
         .map(|e| e.name.as_str());
-    let Some(caller_name) = caller
-        .as_deref()
-        .filter(|c| claimed == Some(*c) && method.allows(c))
-    else {
-        return reject(
-            message,
-            &catalog::SOMEIP_UNAUTHORIZED_CLIENT,
-            ReturnCode::NotOk,
-        );
-    };
-    if blocklist.blocks(caller_name, service_id, method_id, Instant::now()) {
-        return reject(message, &catalog::SOMEIP_CLIENT_BLOCKED, ReturnCode::NotOk);
+    match caller {
+        Some(c) if claimed == Some(c) && method.allows(c) => Ok(()),
+        _ => Err((&catalog::SOMEIP_UNAUTHORIZED_CLIENT, ReturnCode::NotOk)),
     }
-    let caller = caller_name.to_owned();
-    Verdict::Allowed { message, caller }
 }
 
 #[cfg(test)]
