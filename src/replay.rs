@@ -2,7 +2,7 @@
 //! offline, over capture files. Time comes from the captures, so the output is deterministic.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -91,7 +91,7 @@ struct Replay {
 }
 
 impl Replay {
-    fn capture(&mut self, path: &PathBuf) -> anyhow::Result<()> {
+    fn capture(&mut self, path: &Path) -> anyhow::Result<()> {
         let mut found = Vec::new();
         capture_file::read(path, &mut |frame| {
             let Some(link) = LinkType::from_pcap(u32::from(frame.link)) else {

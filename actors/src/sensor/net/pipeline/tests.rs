@@ -185,6 +185,9 @@ fn parked() -> Vec<Vec<u8>> {
     ]
 }
 
+/// What, the frames in capture order, and the events expected.
+type Case = (&'static str, Vec<Vec<u8>>, Vec<&'static str>);
+
 fn run(frames: &[Vec<u8>]) -> Vec<&'static str> {
     let mut pipeline = Pipeline::new(Arc::new(Topology::reference()), 7447);
     let mut out = Vec::new();
@@ -201,7 +204,7 @@ fn run(frames: &[Vec<u8>]) -> Vec<&'static str> {
 #[test]
 fn every_detection_fires_on_its_attack() {
     let key = |k: u8| uds(0x0E00, 0x1001, &[0x27, 0x02, k, k]);
-    let cases: Vec<(&str, Vec<Vec<u8>>, Vec<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "ivi unlocks",
             vec![udp(
