@@ -1,5 +1,6 @@
 //! Addresses derived from the model: IPv4 per deployment mode, and the MAC rule of the contract.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::model::{Ecu, Tester, Topology};
@@ -44,20 +45,18 @@ impl Topology {
 
     /// The ECU owning `ip` on any of its interfaces, in either mode.
     pub fn ecu_by_address(&self, ip: IpAddr) -> Option<&Ecu> {
-        let ip = as_ipv4(ip)?;
-        self.ecus.iter().find(|ecu| {
-            ecu.interfaces
-                .iter()
-                .any(|interface| self.is_at(&interface.zone, interface.host, ip))
-        })
+        match self.hosts.0.get(&as_ipv4(ip)?)? {
+            Host::Ecu(index) => self.ecus.get(*index),
+            Host::Tester(_) => None,
+        }
     }
 
     /// The tester at `ip`, in either mode.
     pub fn tester_by_address(&self, ip: IpAddr) -> Option<&Tester> {
-        let ip = as_ipv4(ip)?;
-        self.testers
-            .iter()
-            .find(|tester| self.is_at(&tester.zone, tester.host, ip))
+        match self.hosts.0.get(&as_ipv4(ip)?)? {
+            Host::Tester(index) => self.testers.get(*index),
+            Host::Ecu(_) => None,
+        }
     }
 
     pub fn vsoc_address(&self, mode: AddressMode) -> Ipv4Addr {
@@ -74,6 +73,46 @@ impl Topology {
         AddressMode::ALL
             .into_iter()
             .any(|mode| self.host_address(zone, host, mode) == Some(ip))
+    }
+}
+
+/// Where each ECU and tester address (both modes) points: an index into `ecus` or `testers`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct HostIndex(HashMap<Ipv4Addr, Host>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Host {
+    Ecu(usize),
+    Tester(usize),
+}
+
+impl HostIndex {
+    pub(crate) fn build(t: &Topology) -> Self {
+        let mut index = HashMap::new();
+        let places = t
+            .ecus
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| {
+                e.interfaces
+                    .iter()
+                    .map(move |f| (Host::Ecu(i), f.zone.as_str(), f.host))
+            })
+            .chain(
+                t.testers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| (Host::Tester(i), x.zone.as_str(), x.host)),
+            );
+        for (host, zone, number) in places {
+            for mode in AddressMode::ALL {
+                if let Some(ip) = t.host_address(zone, number, mode) {
+                    // Validation makes addresses unique; the first declaration wins regardless.
+                    index.entry(ip).or_insert(host);
+                }
+            }
+        }
+        Self(index)
     }
 }
 

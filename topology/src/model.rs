@@ -24,6 +24,9 @@ pub struct Topology {
     pub threat_intel: ThreatIntel,
     pub correlation: Correlation,
     pub response: Response,
+    /// Every host by address, built once: sensors look an address up for each packet.
+    #[serde(skip)]
+    pub(crate) hosts: crate::address::HostIndex,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

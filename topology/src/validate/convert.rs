@@ -1,5 +1,6 @@
 //! From the file as written to the model, once validation found nothing wrong.
 
+use crate::address::HostIndex;
 use crate::model::{
     Correlation, Diagnostics, Ecu, Event, Flow, HostConfig, Interface, Method, Response, Service,
     SomeIp, Tester, ThreatIntel, Topology, Vehicle, Vsoc, Zone,
@@ -8,7 +9,7 @@ use crate::raw::{RawFlow, RawService, RawTopology};
 
 /// Only called once validation found nothing wrong.
 pub(super) fn convert(raw: RawTopology, zones: Vec<Zone>, threat_intel: ThreatIntel) -> Topology {
-    Topology {
+    let mut topology = Topology {
         vehicle: Vehicle {
             vin: raw.vehicle.vin,
             name: raw.vehicle.name,
@@ -76,7 +77,10 @@ pub(super) fn convert(raw: RawTopology, zones: Vec<Zone>, threat_intel: ThreatIn
             max_retries: raw.response.max_retries,
             block_while_moving: raw.response.block_while_moving,
         },
-    }
+        hosts: HostIndex::default(),
+    };
+    topology.hosts = HostIndex::build(&topology);
+    topology
 }
 
 fn convert_service(service: RawService) -> Service {

@@ -2,7 +2,7 @@
 //! zones and VLANs, hosts, threat intelligence). Pure and synchronous: the live capture and the
 //! offline replay feed the same detector.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -11,8 +11,9 @@ use vsiem_schemas::encode::{ContextDraft, EventDraft, NetworkFlowDraft};
 use vsiem_schemas::wire;
 use vsiem_topology::{Peer, Topology, Transport};
 
-/// Flows remembered as reported, so a disallowed flow is one event, not one per packet. Past
-/// this many the memory is cleared (and a long-lived bad flow is reported again).
+/// Flows remembered (as reported, and the matrix's verdict), so a disallowed flow is one event,
+/// not one per packet. Past this many a memory is cleared (a long-lived bad flow is reported
+/// again).
 const MAX_REPORTED_FLOWS: usize = 65_536;
 
 /// Payload bytes kept as an event's evidence.
@@ -62,6 +63,9 @@ pub struct NetDetector {
     topology: Arc<Topology>,
     backbone_port: u16,
     reported_flows: HashSet<(Transport, SocketAddr, SocketAddr)>,
+    /// The matrix's verdict on each directed flow seen: a packet of a known flow costs one
+    /// lookup instead of a walk over services and flows.
+    verdicts: HashMap<(Transport, SocketAddr, SocketAddr), bool>,
     reported_hosts: HashSet<IpAddr>,
 }
 
@@ -71,8 +75,24 @@ impl NetDetector {
             topology,
             backbone_port,
             reported_flows: HashSet::new(),
+            verdicts: HashMap::new(),
             reported_hosts: HashSet::new(),
         }
+    }
+
+    fn allowed(&mut self, proto: Transport, src: SocketAddr, dst: SocketAddr) -> bool {
+        if let Some(verdict) = self.verdicts.get(&(proto, src, dst)) {
+            return *verdict;
+        }
+        let verdict = self
+            .topology
+            .flow_allowed(proto, src, dst, self.backbone_port)
+            || is_multicast_noise(dst.ip());
+        if self.verdicts.len() >= MAX_REPORTED_FLOWS {
+            self.verdicts.clear();
+        }
+        self.verdicts.insert((proto, src, dst), verdict);
+        verdict
     }
 
     /// Judges one packet; findings go to `out`.
@@ -115,7 +135,7 @@ impl NetDetector {
         }
         if let Some((proto, sport, dport)) = p.ports {
             let (src, dst) = (SocketAddr::new(p.src, sport), SocketAddr::new(p.dst, dport));
-            if !t.flow_allowed(proto, src, dst, self.backbone_port) && !is_multicast_noise(p.dst) {
+            if !self.allowed(proto, src, dst) {
                 let key = if src <= dst {
                     (proto, src, dst)
                 } else {
