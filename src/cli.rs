@@ -93,6 +93,9 @@ pub struct SensorArgs {
     /// nft tool and CAP_NET_ADMIN; without this flag such orders are acknowledged Unsupported).
     #[arg(long)]
     pub nftables: bool,
+    /// Capture on this interface for the ECU's network sensor (needs CAP_NET_RAW).
+    #[arg(long)]
+    pub capture: Option<String>,
     /// The simulated drive that a signals sensor reads.
     #[arg(long, value_enum, default_value_t = Drive::Parked)]
     pub drive: Drive,

@@ -32,6 +32,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 simulate: args.simulate,
                 backbone_port: vehicle.port,
                 nftables: args.nftables,
+                capture: args.capture,
             };
             supervise(
                 SensorAgent,

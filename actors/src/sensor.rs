@@ -32,6 +32,8 @@ pub struct SensorConfig {
     pub backbone_port: u16,
     /// Enforce drop-flow and isolate orders with nftables (needs CAP_NET_ADMIN).
     pub nftables: bool,
+    /// The interface the network sensor captures on (needs CAP_NET_RAW).
+    pub capture: Option<String>,
 }
 
 impl SensorConfig {

@@ -21,6 +21,7 @@ use zenoh::Session;
 use super::enforcer::nft::Nft;
 use super::enforcer::{Enforcer, EnforcerArgs};
 use super::host::{FileWatch, HostArgs, ProcessWatch};
+use super::net::{NetArgs, NetSensor};
 use super::signals::{SignalArgs, SignalSensor};
 use super::someip::{Blocklist, GuardArgs, SharedApplication, SomeipGuard};
 use super::uplink::{self, Uplink, UplinkArgs, UplinkHandle};
@@ -254,8 +255,19 @@ impl AgentState {
                     .get_cell()
             }
             SensorKind::Net => {
-                warn!("The network sensor (live capture) is not part of this build; not started.");
-                return Ok(());
+                let Some(interface) = self.config.capture.clone() else {
+                    warn!("The network sensor needs an interface (vsiem sensor --capture IFACE); not started.");
+                    return Ok(());
+                };
+                let args = NetArgs {
+                    config: self.config.clone(),
+                    uplink: self.uplink.clone(),
+                    interface,
+                };
+                Actor::spawn_linked(None, NetSensor, args, supervisor)
+                    .await?
+                    .0
+                    .get_cell()
             }
         };
         self.detectors.insert(cell.get_id(), kind);

@@ -533,7 +533,6 @@ mod tests {
     fn real_proc_sees_a_spawned_child() {
         let mut table = ProcessTable::new(PathBuf::from("/proc"));
         assert!(table.poll().is_empty());
-        // `spawn` returns only once the child has exec'd, so its comm is already "sleep".
         let child = Reaped(
             std::process::Command::new("sleep")
                 .arg("5")
@@ -541,6 +540,15 @@ mod tests {
                 .unwrap(),
         );
         let pid = child.0.id();
+        // Right after `spawn` the kernel may still be setting up the new image: wait until its
+        // command line is readable, as it is for any process a poll finds a moment later.
+        for _ in 0..200 {
+            if std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep"))
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let fresh = table.poll();
         let info = fresh
             .iter()
