@@ -161,6 +161,7 @@ async fn scenario(
 
     let mut entries: Vec<Entry> = Vec::new();
     wait_until_watching(&mut rx, fleet, &mut entries).await?;
+    wait_until_listening(ivi_media, fleet).await?;
 
     let scenario_name = match args.scenario {
         Scenario::Reference => "reference",
@@ -287,6 +288,23 @@ async fn wait_until_watching(
             return Err(anyhow!(problem));
         }
         entries.push(Entry::Bus(record));
+    }
+    Ok(())
+}
+
+/// Waits until the IVI's media service accepts connections (the exploit's target).
+async fn wait_until_listening(addr: std::net::SocketAddr, fleet: &mut Fleet) -> anyhow::Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        if let Some(problem) = fleet.exited(&[]) {
+            return Err(anyhow!(problem));
+        }
+        if Instant::now() > deadline {
+            return Err(anyhow!(
+                "ivi-media not listening on {addr} within {READY_TIMEOUT:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
 }

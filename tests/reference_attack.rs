@@ -33,7 +33,10 @@ fn the_reference_attack_is_detected_blocked_and_escalated() {
         "someip.malformed",
         "someip.client_blocked",
     ] {
-        assert!(types.contains(&expected), "no {expected} among {types:?}");
+        assert!(
+            types.contains(&expected),
+            "no {expected} among {types:?}; timeline:\n{lines:#?}"
+        );
     }
 
     let incidents = of_kind(&lines, "incident");
