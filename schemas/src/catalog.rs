@@ -79,10 +79,16 @@ catalog! {
         "A UDS service the topology calls dangerous, requested while the vehicle moves.";
     NET_UNKNOWN_HOST = 0x8030, "net.unknown_host", High, Intrusion,
         "A frame from an address of a vehicle subnet that no host of the topology has.";
+    NET_ARP_SPOOF = 0x8031, "net.arp_spoof", High, LateralMovement,
+        "An ARP message claiming a host's address from a MAC that is not that host's.";
     NET_VLAN_VIOLATION = 0x8032, "net.vlan_violation", High, LateralMovement,
         "A frame tagged with a VLAN that its source host does not belong to.";
     NET_FLOW_NOT_ALLOWED = 0x8033, "net.flow_not_allowed", Medium, LateralMovement,
         "A TCP or UDP flow that the communication matrix does not allow (reported once per flow).";
+    NET_PORT_SCAN = 0x8034, "net.port_scan", Medium, Reconnaissance,
+        "One source probing many destinations outside the communication matrix within a second.";
+    NET_FLOOD = 0x8035, "net.flood", High, Reconnaissance,
+        "One source sending more packets in a second than any function of the vehicle needs.";
     IOC_DNS = 0x8040, "ioc.dns", Critical, Intrusion,
         "A DNS query for a domain of the threat-intelligence feed.";
     IOC_TLS_SNI = 0x8041, "ioc.tls_sni", Critical, Intrusion,

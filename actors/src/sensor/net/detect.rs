@@ -3,13 +3,15 @@
 //! offline replay feed the same detector.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use vsiem_schemas::catalog::{self, EventType};
 use vsiem_schemas::encode::{ContextDraft, EventDraft, NetworkFlowDraft};
 use vsiem_schemas::wire;
-use vsiem_topology::{Peer, Topology, Transport};
+use vsiem_topology::{mac_address, Peer, Topology, Transport};
+
+use super::frame::Mac;
 
 /// Flows remembered (as reported, and the matrix's verdict), so a disallowed flow is one event,
 /// not one per packet. Past this many a memory is cleared (a long-lived bad flow is reported
@@ -67,6 +69,29 @@ pub struct NetDetector {
     /// lookup instead of a walk over services and flows.
     verdicts: HashMap<(Transport, SocketAddr, SocketAddr), bool>,
     reported_hosts: HashSet<IpAddr>,
+    /// What each source did in its current window, for scans and floods.
+    activity: HashMap<IpAddr, Window>,
+}
+
+/// How long a source's activity is counted before its counters start again.
+pub const WINDOW_NS: u64 = 1_000_000_000;
+/// Distinct destinations (address and port) outside the matrix, in one window, that make a
+/// port scan.
+pub const SCAN_DESTINATIONS: usize = 16;
+/// Packets from one source in one window that make a flood: ten times the busiest cyclic
+/// signal of the reference vehicle (Speed, every 10 ms) across all its subscribers.
+pub const FLOOD_PACKETS: u64 = 10_000;
+/// Sources tracked at once; past this the tracking starts over (a spoofed-source flood must not
+/// grow memory).
+const MAX_SOURCES: usize = 4096;
+
+#[derive(Debug, Default)]
+struct Window {
+    start_ns: u64,
+    packets: u64,
+    destinations: HashSet<SocketAddr>,
+    scan_reported: bool,
+    flood_reported: bool,
 }
 
 impl NetDetector {
@@ -77,6 +102,7 @@ impl NetDetector {
             reported_flows: HashSet::new(),
             verdicts: HashMap::new(),
             reported_hosts: HashSet::new(),
+            activity: HashMap::new(),
         }
     }
 
@@ -93,6 +119,36 @@ impl NetDetector {
         }
         self.verdicts.insert((proto, src, dst), verdict);
         verdict
+    }
+
+    /// Judges an ARP message: a host of the topology answering from a MAC that is not its own
+    /// (the contract's 02:00:<IPv4>) is someone taking its address.
+    pub fn arp(
+        &mut self,
+        ts_ns: u64,
+        sender_mac: [u8; 6],
+        sender_ip: Ipv4Addr,
+        out: &mut Vec<Detection>,
+    ) {
+        let ip = IpAddr::V4(sender_ip);
+        let known = self.topology.ecu_by_address(ip).is_some()
+            || self.topology.tester_by_address(ip).is_some();
+        if known && sender_mac != mac_address(sender_ip) {
+            let flow = NetworkFlowDraft {
+                transport: wire::Transport::Udp,
+                src: format!("{sender_ip} is-at {}", Mac(sender_mac)),
+                dst: String::new(),
+                vlan: 0,
+                bytes: 0,
+            };
+            out.push(Detection {
+                kind: &catalog::NET_ARP_SPOOF,
+                ts_ns,
+                origin: String::new(),
+                context: ContextDraft::NetworkFlow(flow),
+                evidence: Vec::new(),
+            });
+        }
     }
 
     /// Judges one packet; findings go to `out`.
@@ -133,9 +189,33 @@ impl NetDetector {
             }
             out.push(d);
         }
+        if self.activity.len() >= MAX_SOURCES && !self.activity.contains_key(&p.src) {
+            self.activity.clear();
+        }
+        let window = self.activity.entry(p.src).or_default();
+        if p.ts_ns.saturating_sub(window.start_ns) >= WINDOW_NS {
+            *window = Window {
+                start_ns: p.ts_ns,
+                ..Window::default()
+            };
+        }
+        window.packets += 1;
+        if window.packets >= FLOOD_PACKETS && !window.flood_reported {
+            window.flood_reported = true;
+            out.push(found(&catalog::NET_FLOOD));
+        }
         if let Some((proto, sport, dport)) = p.ports {
             let (src, dst) = (SocketAddr::new(p.src, sport), SocketAddr::new(p.dst, dport));
             if !self.allowed(proto, src, dst) {
+                let window = self.activity.entry(p.src).or_default();
+                if !window.scan_reported
+                    && window.destinations.insert(dst)
+                    && window.destinations.len() >= SCAN_DESTINATIONS
+                {
+                    window.scan_reported = true;
+                    window.destinations = HashSet::new();
+                    out.push(found(&catalog::NET_PORT_SCAN));
+                }
                 let key = if src <= dst {
                     (proto, src, dst)
                 } else {
@@ -324,5 +404,102 @@ mod tests {
         let stranger = packet(None, "10.10.2.77", "10.10.2.1", None);
         assert_eq!(judge(&mut d, &stranger).len(), 1);
         assert_eq!(judge(&mut d, &stranger).len(), 0);
+    }
+
+    fn kinds(out: &[Detection], kind: &str) -> usize {
+        out.iter().filter(|d| d.kind.name == kind).count()
+    }
+
+    #[test]
+    fn many_destinations_outside_the_matrix_within_a_second_are_a_port_scan() {
+        let mut d = NetDetector::new(Arc::new(Topology::reference()), 7447);
+        let mut out = Vec::new();
+        for (i, port) in (31_000..31_040u16).enumerate() {
+            let mut p = packet(
+                None,
+                "10.10.1.3",
+                "10.10.2.2",
+                Some((Transport::Tcp, 40_000, port)),
+            );
+            p.ts_ns = 1 + i as u64 * 10_000_000; // 40 probes over 0.4 s
+            d.packet(&p, &mut out);
+        }
+        assert_eq!(kinds(&out, "net.port_scan"), 1, "one scan per window");
+        assert_eq!(kinds(&out, "net.flow_not_allowed"), 40);
+        let origin = out
+            .iter()
+            .find(|d| d.kind.name == "net.port_scan")
+            .map(|d| d.origin.as_str());
+        assert_eq!(origin, Some("ivi"));
+
+        // Fewer destinations, spread over seconds, are no scan.
+        let mut d = NetDetector::new(Arc::new(Topology::reference()), 7447);
+        let mut out = Vec::new();
+        for (i, port) in (31_000..31_040u16).enumerate() {
+            let mut p = packet(
+                None,
+                "10.10.1.3",
+                "10.10.2.2",
+                Some((Transport::Tcp, 40_000, port)),
+            );
+            p.ts_ns = 1 + i as u64 * 200_000_000; // one probe every 0.2 s: 5 per window
+            d.packet(&p, &mut out);
+        }
+        assert_eq!(kinds(&out, "net.port_scan"), 0);
+    }
+
+    #[test]
+    fn a_flood_is_reported_once_per_window() {
+        let mut d = NetDetector::new(Arc::new(Topology::reference()), 7447);
+        let mut out = Vec::new();
+        let mut p = packet(
+            None,
+            "10.10.1.2",
+            "10.10.2.2",
+            Some((Transport::Udp, 40_000, 30_501)),
+        );
+        for i in 0..(4 * FLOOD_PACKETS) {
+            p.ts_ns = 1 + i * 50_000; // 20,000 packets/s for 2 s
+            d.packet(&p, &mut out);
+        }
+        assert_eq!(
+            kinds(&out, "net.flood"),
+            2,
+            "one per second of flooding: {}",
+            out.len()
+        );
+        let mut quiet = NetDetector::new(Arc::new(Topology::reference()), 7447);
+        let mut out = Vec::new();
+        for i in 0..FLOOD_PACKETS {
+            p.ts_ns = 1 + i * 200_000; // 5,000 packets/s
+            quiet.packet(&p, &mut out);
+        }
+        assert_eq!(kinds(&out, "net.flood"), 0);
+    }
+
+    #[test]
+    fn arp_for_a_known_host_from_another_mac_is_spoofing() {
+        let mut d = NetDetector::new(Arc::new(Topology::reference()), 7447);
+        let body: Ipv4Addr = "10.10.2.2".parse().unwrap();
+        let cases = [
+            ("body-dc answers for itself", mac_address(body), body, 0),
+            (
+                "the ivi's MAC claims body-dc",
+                mac_address("10.10.1.3".parse().unwrap()),
+                body,
+                1,
+            ),
+            (
+                "a stranger's address",
+                [2, 0, 1, 2, 3, 4],
+                "10.10.2.77".parse().unwrap(),
+                0,
+            ),
+        ];
+        for (what, mac, ip, want) in cases {
+            let mut out = Vec::new();
+            d.arp(1, mac, ip, &mut out);
+            assert_eq!(kinds(&out, "net.arp_spoof"), want, "{what}");
+        }
     }
 }

@@ -72,8 +72,15 @@ impl Pipeline {
             self.counters.undecodable += 1;
             return;
         };
-        let Net::Ip(ip) = &frame.net else {
-            return;
+        let ip = match &frame.net {
+            Net::Ip(ip) => ip,
+            Net::Arp(arp) => {
+                self.detector
+                    .arp(ts_ns, arp.sender_mac.0, arp.sender_ip, out);
+                self.counters.detections += u64::try_from(out.len() - before).unwrap_or(0);
+                return;
+            }
+            Net::Other { .. } => return,
         };
         let (ports, payload, tcp) = match &ip.transport {
             frame::Transport::Udp(u) => (

@@ -142,6 +142,18 @@ fn client_hello(host: &str) -> Vec<u8> {
     record
 }
 
+/// An ARP reply: `ip` is at `mac`.
+fn arp_reply(mac: [u8; 6], ip: [u8; 4]) -> Vec<u8> {
+    let mut frame = vec![0xff; 6];
+    frame.extend(mac);
+    frame.extend([0x08, 0x06, 0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x02]);
+    frame.extend(mac);
+    frame.extend(ip);
+    frame.extend([0xff; 6]);
+    frame.extend([10, 10, 2, 255]);
+    frame
+}
+
 /// The vehicle driving: 30 km/h in D, as the chassis and engine report it.
 fn driving() -> Vec<Vec<u8>> {
     vec![
@@ -373,6 +385,11 @@ fn every_detection_fires_on_its_attack() {
             vec!["uds.dangerous_service_while_moving"],
         ),
         (
+            "the ivi's MAC claims body-dc's address",
+            vec![arp_reply(mac(IVI), BODY)],
+            vec!["net.arp_spoof"],
+        ),
+        (
             "not DoIP on the DoIP port",
             vec![udp(
                 90,
@@ -410,6 +427,7 @@ fn every_detection_fires_on_its_attack() {
 #[test]
 fn normal_traffic_of_the_reference_vehicle_yields_no_event() {
     let frames = [
+        vec![arp_reply(mac(BODY), BODY)],
         parked(),
         driving(),
         vec![
