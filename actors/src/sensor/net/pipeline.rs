@@ -191,7 +191,7 @@ impl Pipeline {
                     method: m.method_id(),
                     client: m.client_id(),
                     session: m.session_id(),
-                    message_type: 0,
+                    message_type: u8::from(m.message_type() == MessageType::RequestNoReturn),
                     return_code: m.return_code(),
                     src: src.to_string(),
                     dst: dst.to_string(),
