@@ -10,6 +10,8 @@ pub mod detect;
 pub mod dns;
 pub mod doip;
 pub mod frame;
+#[cfg(test)]
+mod fuzz;
 pub mod pipeline;
 pub mod someip;
 pub mod tcp;

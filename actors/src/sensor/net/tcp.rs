@@ -314,6 +314,7 @@ mod tests {
     use super::super::capture_file;
     use super::super::frame::{self, FlowProto, LinkType, Net, Transport};
     use super::*;
+    use crate::sensor::net::fuzz::XorShift;
 
     const NONE: TcpFlags = TcpFlags(0);
     const LIMITS: StreamLimits = StreamLimits {
@@ -612,17 +613,6 @@ mod tests {
             usize::MAX
         });
         assert!(s.flows[&key(1)].buf.is_empty());
-    }
-
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
     }
 
     #[test]

@@ -371,6 +371,7 @@ mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     use super::*;
+    use crate::sensor::net::fuzz::XorShift;
 
     // Real traffic: queries sent by `dig` (BIND 9.18, with its EDNS cookie) to a test resolver
     // on 127.0.0.1, and the answers that resolver gave, which dig accepted.
@@ -903,24 +904,16 @@ mod tests {
         }
     }
 
-    /// xorshift64: deterministic, so a failure reproduces.
-    fn next(state: &mut u64) -> u64 {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        *state
-    }
-
     #[test]
     fn fuzz_never_panics_and_stays_bounded() {
-        let mut state = 0x9e37_79b9_7f4a_7c15;
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
         let seeds: Vec<&[u8]> = REAL.iter().map(|&(_, msg, _)| msg).collect();
         for _ in 0..100_000 {
-            let roll = next(&mut state);
+            let roll = rng.next();
             let mut msg = seeds[(roll % seeds.len() as u64) as usize].to_vec();
             // Flip up to 8 bytes, biased to values that matter to names and counts.
             for _ in 0..(roll >> 8) % 8 {
-                let r = next(&mut state);
+                let r = rng.next();
                 let at = (r % msg.len() as u64) as usize;
                 msg[at] = match (r >> 32) % 4 {
                     0 => 0xc0,
@@ -930,8 +923,8 @@ mod tests {
                 };
             }
             match (roll >> 16) % 4 {
-                0 => msg.truncate((next(&mut state) % (msg.len() as u64 + 1)) as usize),
-                1 => msg.extend((0..next(&mut state) % 64).map(|_| next(&mut state) as u8)),
+                0 => msg.truncate((rng.next() % (msg.len() as u64 + 1)) as usize),
+                1 => msg.extend((0..rng.next() % 64).map(|_| rng.next() as u8)),
                 _ => {}
             }
             if let Ok(dns) = parse(&msg) {

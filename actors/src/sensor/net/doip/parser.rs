@@ -748,6 +748,7 @@ impl<'a> Reader<'a> {
 )]
 mod tests {
     use super::*;
+    use crate::sensor::net::fuzz::XorShift;
 
     /// A DoIP 2012 message of `payload_type` around `payload`.
     fn msg(payload_type: u16, payload: &[u8]) -> Vec<u8> {
@@ -1148,13 +1149,8 @@ mod tests {
     #[test]
     fn fuzz_never_panics() {
         let seeds: Vec<Vec<u8>> = valid().into_iter().map(|(bytes, _)| bytes).collect();
-        let mut state = 0x2545_F491_4F6C_DD1D_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+        let mut next = move || rng.next();
         for _ in 0..100_000 {
             let r = next();
             let mut buf = seeds[(r % seeds.len() as u64) as usize].clone();

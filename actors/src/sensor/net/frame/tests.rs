@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use super::super::capture_file;
 use super::*;
+use crate::sensor::net::fuzz::XorShift;
 
 // ivi (10.10.1.3) -> gateway on the infotainment trunk, VLAN 10, PCP 3.
 const ETH_VLAN10: [u8; 18] = [
@@ -929,21 +930,6 @@ fn hostile_lengths_and_counts() {
         parse(LinkType::Ethernet, &tags),
         Err(FrameError::TooManyVlanTags)
     );
-}
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 #[test]

@@ -358,6 +358,7 @@ pub(super) mod tests {
     )]
 
     use super::*;
+    use crate::sensor::net::fuzz::XorShift;
 
     /// A header with `length` 8 + payload, client 0x0003, session 0x0042, interface version 1.
     fn message(
@@ -716,17 +717,7 @@ pub(super) mod tests {
         (decoded, errors, anomalies)
     }
 
-    /// Xorshift64: deterministic, so a failing iteration can be replayed.
-    pub(in super::super) struct XorShift(pub u64);
-
     impl XorShift {
-        pub fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
         /// One of `seeds`, replaced by noise, truncated or with a few bytes changed.
         pub fn mutate(&mut self, seeds: &[Vec<u8>]) -> Vec<u8> {
             let mut bytes = seeds[self.next() as usize % seeds.len()].clone();

@@ -345,8 +345,8 @@ pub(super) mod tests {
     )]
 
     use super::super::messages;
-    use super::super::parser::tests::XorShift;
     use super::*;
+    use crate::sensor::net::fuzz::XorShift;
 
     /// Drives every accessor of a decoded SD message (for the fuzz loops and the captures).
     pub(in super::super) fn exercise(message: &Message<'_>) {

@@ -419,6 +419,7 @@ impl<'a> Reader<'a> {
 )]
 mod tests {
     use super::*;
+    use crate::sensor::net::fuzz::XorShift;
 
     /// What `openssl s_client -servername update-cdn.evil.example -alpn h2,http/1.1` (OpenSSL
     /// 3.0.19) sent first, read by a TCP server on 127.0.0.1.
@@ -920,14 +921,6 @@ mod tests {
         }
     }
 
-    /// xorshift64: deterministic, so a failure reproduces.
-    fn next(state: &mut u64) -> u64 {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        *state
-    }
-
     #[test]
     fn fuzz_never_panics_and_stays_bounded() {
         let seeds = [
@@ -936,13 +929,13 @@ mod tests {
             split(CH_TLS13, &[100]),
             split(CH_TLS12, &[1, 2, 3, 50]),
         ];
-        let mut state = 0x2545_f491_4f6c_dd1d;
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
         for _ in 0..100_000 {
-            let roll = next(&mut state);
+            let roll = rng.next();
             let mut stream = seeds[(roll % seeds.len() as u64) as usize].clone();
             // Overwrite up to 8 bytes, biased to the values that lengths and types are made of.
             for _ in 0..(roll >> 8) % 8 {
-                let r = next(&mut state);
+                let r = rng.next();
                 let at = (r % stream.len() as u64) as usize;
                 stream[at] = match (r >> 32) % 4 {
                     0 => 0x00,
@@ -952,8 +945,8 @@ mod tests {
                 };
             }
             match (roll >> 16) % 4 {
-                0 => stream.truncate((next(&mut state) % (stream.len() as u64 + 1)) as usize),
-                1 => stream.extend((0..next(&mut state) % 64).map(|_| next(&mut state) as u8)),
+                0 => stream.truncate((rng.next() % (stream.len() as u64 + 1)) as usize),
+                1 => stream.extend((0..rng.next() % 64).map(|_| rng.next() as u8)),
                 _ => {}
             }
             match client_hello_sni(&stream) {

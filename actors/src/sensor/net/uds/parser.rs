@@ -944,6 +944,7 @@ fn nibbles(format: u8) -> (usize, usize) {
 )]
 mod tests {
     use super::*;
+    use crate::sensor::net::fuzz::XorShift;
 
     fn req(sid: u8, suppress: bool, service: RequestService<'static>) -> Uds<'static> {
         Uds::Request(Request {
@@ -1611,13 +1612,8 @@ mod tests {
     #[test]
     fn fuzz_never_panics() {
         let seeds: Vec<&[u8]> = valid().into_iter().map(|(bytes, _)| bytes).collect();
-        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        let mut next = move || rng.next();
         for _ in 0..100_000 {
             let r = next();
             let mut buf = seeds[(r % seeds.len() as u64) as usize].to_vec();
