@@ -36,7 +36,7 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the network sensor and the gateway's correlation offline over capture files.
     Replay(ReplayArgs),
-    /// Check a topology file and print every problem in it.
+    /// Check a topology (and a rule set) and print every problem in them.
     Validate(ValidateArgs),
     /// A simulated ECU program of the demo vehicle (not part of the SIEM).
     #[command(hide = true)]
@@ -101,10 +101,21 @@ pub struct SensorArgs {
     pub drive: Drive,
 }
 
+/// The gateway's rule set.
+#[derive(Debug, Clone, Args)]
+pub struct RulesArgs {
+    /// Directory of YAML rule files (default: the embedded reference rules, topology/rules/).
+    /// The gateway watches it and reloads the set when a file changes.
+    #[arg(long, env = "VSIEM_RULES")]
+    pub rules: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct GatewayArgs {
     #[command(flatten)]
     pub vehicle: VehicleArgs,
+    #[command(flatten)]
+    pub rules: RulesArgs,
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +163,8 @@ pub struct ReplayArgs {
     /// The backbone's TCP port (vsiem's own traffic is an allowed flow).
     #[arg(long, default_value_t = 7447)]
     pub port: u16,
+    #[command(flatten)]
+    pub rules: RulesArgs,
     /// Print JSON lines instead of text.
     #[arg(long)]
     pub json: bool,
@@ -162,8 +175,12 @@ pub struct ReplayArgs {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
+    /// The topology to check (default: the embedded reference vehicle).
     #[arg(long)]
-    pub topology: PathBuf,
+    pub topology: Option<PathBuf>,
+    /// Also check this rule directory against the topology.
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ use vsiem_actors::sensor::agent::AgentArgs;
 use vsiem_actors::sensor::{SensorAgent, SensorConfig};
 use vsiem_actors::sim::attacker::Attacker;
 use vsiem_actors::{bus, monitor, sim, vsoc};
+use vsiem_rules::{RuleSet, RulesError};
 use vsiem_topology::{AddressMode, Topology, TopologyError};
 
 use crate::cli::{Command, SimProgram, VehicleArgs};
@@ -45,11 +46,14 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Gateway(args) => {
             let vehicle = Vehicle::new(&args.vehicle)?;
+            let rules = load_rules(args.rules.rules.as_deref(), &vehicle.topology)?;
             let config = GatewayConfig {
                 listen: vehicle.gateway_listen(),
                 vsoc: vec![vehicle.vsoc_endpoint()],
                 topology: vehicle.topology,
                 addressing: vehicle.addressing,
+                rules: Arc::new(rules),
+                rules_dir: args.rules.rules,
             };
             supervise(Gateway, config).await
         }
@@ -81,7 +85,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => crate::demo::run(args).await,
         Command::Replay(args) => crate::replay::run(args),
-        Command::Validate(args) => Ok(validate(&args.topology)),
+        Command::Validate(args) => Ok(validate(args.topology.as_deref(), args.rules.as_deref())),
         Command::Sim(args) => match args.program {
             SimProgram::IviMedia { listen, fs_root } => {
                 tokio::select! {
@@ -113,20 +117,50 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn validate(path: &Path) -> ExitCode {
-    match Topology::load(path) {
-        Ok(topology) => {
+/// Checks a topology and, given one, a rule directory against it; prints every problem.
+fn validate(topology: Option<&Path>, rules: Option<&Path>) -> ExitCode {
+    let shown = topology.map_or("the reference topology".into(), |p| p.display().to_string());
+    let loaded = match topology {
+        None => Ok(Topology::reference()),
+        Some(path) => Topology::load(path),
+    };
+    let topology = match loaded {
+        Ok(t) => {
             println!(
-                "{}: valid ({} ECUs, {} services, VIN {})",
-                path.display(),
-                topology.ecus.len(),
-                topology.services.len(),
-                topology.vin()
+                "{shown}: valid ({} ECUs, {} services, VIN {})",
+                t.ecus.len(),
+                t.services.len(),
+                t.vin()
+            );
+            t
+        }
+        Err(TopologyError::Invalid(problems)) => {
+            eprintln!("{shown}: {} problems", problems.len());
+            for problem in problems {
+                eprintln!("  {problem}");
+            }
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(dir) = rules else {
+        return ExitCode::SUCCESS;
+    };
+    match RuleSet::load_dir(dir, &topology) {
+        Ok(set) => {
+            println!(
+                "{}: valid ({} rules, {} correlations)",
+                dir.display(),
+                set.rules.len(),
+                set.correlations.len()
             );
             ExitCode::SUCCESS
         }
-        Err(TopologyError::Invalid(problems)) => {
-            eprintln!("{}: {} problems", path.display(), problems.len());
+        Err(RulesError::Invalid(problems)) => {
+            eprintln!("{}: {} problems", dir.display(), problems.len());
             for problem in problems {
                 eprintln!("  {problem}");
             }
@@ -190,6 +224,21 @@ impl Vehicle {
     pub fn vsoc_endpoint(&self) -> String {
         bus::endpoint(self.topology.vsoc_address(self.addressing), self.port)
     }
+}
+
+/// The rule set of a directory, or the embedded reference set, checked against `topology`.
+pub fn load_rules(dir: Option<&Path>, topology: &Topology) -> anyhow::Result<RuleSet> {
+    let loaded = match dir {
+        None => RuleSet::reference(topology),
+        Some(dir) => RuleSet::load_dir(dir, topology),
+    };
+    loaded.map_err(|e| match e {
+        RulesError::Invalid(problems) => {
+            let listed: String = problems.iter().map(|p| format!("\n  {p}")).collect();
+            anyhow!("{} problems in the rule set:{listed}", problems.len())
+        }
+        other => anyhow!("{other}"),
+    })
 }
 
 pub fn load_topology(path: Option<&Path>) -> anyhow::Result<Topology> {

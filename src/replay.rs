@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use flatbuffers::FlatBufferBuilder;
 use serde::Serialize;
-use vsiem_actors::gateway::correlator::rule::{self, Lateral, Tracker};
-use vsiem_actors::monitor::{self, Record};
+use vsiem_actors::gateway::correlator::incidents::{Book, Change};
+use vsiem_actors::monitor;
 use vsiem_actors::sensor::net::capture_file;
 use vsiem_actors::sensor::net::frame::LinkType;
 use vsiem_actors::sensor::net::pipeline::{Counters, Pipeline};
-use vsiem_schemas::encode::{self, EventRefDraft, Stamp};
+use vsiem_rules::Engine;
+use vsiem_schemas::encode::{self, Stamp};
 use vsiem_schemas::{catalog, read};
 use vsiem_topology::Topology;
 
@@ -35,14 +36,11 @@ struct Summary {
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let topology = Arc::new(crate::commands::load_topology(args.topology.as_deref())?);
+    let rules = crate::commands::load_rules(args.rules.rules.as_deref(), &topology)?;
     let mut replay = Replay {
         pipeline: Pipeline::new(Arc::clone(&topology), args.port),
-        tracker: Tracker::new(
-            topology
-                .correlation
-                .lateral_window_ms
-                .saturating_mul(1_000_000),
-        ),
+        engine: Engine::new(Arc::new(rules)),
+        book: Book::default(),
         topology,
         ecu: args.ecu,
         json: args.json,
@@ -82,7 +80,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 struct Replay {
     topology: Arc<Topology>,
     pipeline: Pipeline,
-    tracker: Tracker,
+    engine: Engine,
+    book: Book,
     ecu: String,
     json: bool,
     seq: u64,
@@ -125,36 +124,36 @@ impl Replay {
             "{}",
             timeline::line(&monitor::event(&event), None, self.json)
         );
-        let reference = EventRefDraft {
-            ecu: self.ecu.clone(),
-            sensor: SENSOR.into(),
-            seq: self.seq,
-            event_id: draft.event_id,
-            timestamp_ns: draft.timestamp_ns,
-            origin: draft.origin.clone(),
-        };
-        if draft.origin.is_empty() {
-            return;
+        // Time is the capture's: the incidents' own times are the events' times.
+        let now = draft.timestamp_ns;
+        let vehicle = self.pipeline.vehicle();
+        let outcomes = self.engine.observe(&event, &vehicle);
+        let mut changed = Vec::new();
+        for outcome in &outcomes {
+            match self.book.apply(outcome, vehicle, now) {
+                Change::Unchanged(_) => {}
+                change => {
+                    if matches!(change, Change::Raised(_)) {
+                        self.summary.incidents += 1;
+                    }
+                    if !changed.contains(&change.incident()) {
+                        changed.push(change.incident());
+                    }
+                }
+            }
         }
-        if let Lateral::Raise {
-            incident_id,
-            origin,
-            events,
-        } = self.tracker.observe(kind.category, reference, None)
-        {
-            self.summary.incidents += 1;
-            let incident = Record::Incident {
-                id: incident_id,
-                severity: "critical".into(),
-                title: format!("{origin} compromised and moving laterally"),
-                rule: rule::NAME.into(),
-                origin,
-                events: events.len(),
-                actions: Vec::new(),
-                opened_ns: draft.timestamp_ns,
-                ts_ns: draft.timestamp_ns,
+        for id in changed {
+            let Some(incident) = self.book.get(id) else {
+                continue;
             };
-            println!("{}", timeline::line(&incident, None, self.json));
+            let mut draft = incident.draft.clone();
+            draft.updated_ns = now;
+            let bytes = encode::incident(&mut self.fbb, self.topology.vin(), &draft);
+            let view = read::incident(bytes).expect("an incident just encoded verifies");
+            println!(
+                "{}",
+                timeline::line(&monitor::incident(&view), None, self.json)
+            );
         }
     }
 }

@@ -39,19 +39,29 @@ fn the_reference_attack_is_detected_blocked_and_escalated() {
         );
     }
 
+    // One compromised ECU, one incident: the first detections open it, the correlation of
+    // intrusion and lateral movement upgrades it, and every later event folds into it.
     let incidents = of_kind(&lines, "incident");
-    let first = incidents.first().expect("an incident");
+    let last = incidents.last().expect("an incident");
     assert_eq!(
-        (first["severity"].as_str(), first["origin"].as_str()),
+        (last["severity"].as_str(), last["origin"].as_str()),
         (Some("critical"), Some("ivi"))
     );
-    assert_eq!(first["rule"], "intrusion-then-lateral-movement");
+    assert_eq!(last["rule"], "intrusion-then-lateral-movement");
+    assert!(
+        last["tags"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "atm.tactic.lateral-movement")),
+        "{last}"
+    );
     let ids: std::collections::HashSet<_> = incidents.iter().map(|i| i["id"].as_u64()).collect();
     assert_eq!(
         ids.len(),
         1,
         "repeats fold into one incident: {incidents:#?}"
     );
+    let folded = last["events"].as_u64().unwrap_or(0);
+    assert!(folded >= 5, "every contributing event is counted: {last}");
 
     let orders = of_kind(&lines, "order");
     let acks = of_kind(&lines, "ack");

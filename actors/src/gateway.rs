@@ -1,15 +1,18 @@
 //! The central gateway: the backbone's Zenoh router, and under one supervisor the ingest
 //! (verify, deduplicate), the correlator (rules and vehicle state), the responder (block orders
-//! and their acks) and the escalator (incidents to the V-SOC).
+//! and their acks), the escalator (incidents to the V-SOC) and the rule watcher (reloads).
 
 pub mod correlator;
 pub mod escalator;
 pub mod ingest;
 pub mod responder;
+pub mod rule_watch;
 pub mod supervisor;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use vsiem_rules::RuleSet;
 use vsiem_topology::{AddressMode, Topology};
 
 pub use supervisor::Gateway;
@@ -25,4 +28,8 @@ pub struct GatewayConfig {
     pub listen: Vec<String>,
     /// The V-SOC's endpoints, reached through the TCU's uplink.
     pub vsoc: Vec<String>,
+    /// The rule set the correlator starts with.
+    pub rules: Arc<RuleSet>,
+    /// Where `rules` was read from, watched for changes; `None` for the embedded set.
+    pub rules_dir: Option<PathBuf>,
 }

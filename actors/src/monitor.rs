@@ -36,7 +36,11 @@ pub enum Record {
         title: String,
         rule: String,
         origin: String,
-        events: usize,
+        /// open, contained or closed.
+        state: String,
+        /// Events folded into the incident (every one referenced).
+        events: u64,
+        tags: Vec<String>,
         actions: Vec<String>,
         opened_ns: u64,
         /// When this version was made: the incident's updates are records of their own.
@@ -118,6 +122,35 @@ pub async fn watch(
     })
 }
 
+/// The record of one incident version.
+pub fn incident(i: &wire::Incident<'_>) -> Record {
+    Record::Incident {
+        id: i.incident_id(),
+        severity: severity(i.severity()),
+        title: i.title().unwrap_or_default().to_owned(),
+        rule: i.rule().unwrap_or_default().to_owned(),
+        origin: i.origin_ecu().unwrap_or_default().to_owned(),
+        state: i.state().variant_name().unwrap_or("?").to_lowercase(),
+        events: i.count(),
+        tags: i.tags().iter().flatten().map(str::to_owned).collect(),
+        actions: i
+            .actions()
+            .iter()
+            .flatten()
+            .map(|a| {
+                format!(
+                    "{}: {} ({:?})",
+                    a.target_ecu().unwrap_or("?"),
+                    a.summary().unwrap_or("?"),
+                    a.status()
+                )
+            })
+            .collect(),
+        opened_ns: i.opened_ns(),
+        ts_ns: i.updated_ns(),
+    }
+}
+
 fn record(sample: &Sample) -> Option<Record> {
     let key = sample.key_expr().as_str();
     let bytes = sample.payload().to_bytes();
@@ -128,29 +161,7 @@ fn record(sample: &Sample) -> Option<Record> {
     };
     let record = match keys::parse(key)? {
         Kind::Event { .. } => read::event(&bytes).map(|e| event(&e)),
-        Kind::Incident => read::incident(&bytes).map(|i| Record::Incident {
-            id: i.incident_id(),
-            severity: severity(i.severity()),
-            title: i.title().unwrap_or_default().to_owned(),
-            rule: i.rule().unwrap_or_default().to_owned(),
-            origin: i.origin_ecu().unwrap_or_default().to_owned(),
-            events: i.events().map_or(0, |e| e.len()),
-            actions: i
-                .actions()
-                .iter()
-                .flatten()
-                .map(|a| {
-                    format!(
-                        "{}: {} ({:?})",
-                        a.target_ecu().unwrap_or("?"),
-                        a.summary().unwrap_or("?"),
-                        a.status()
-                    )
-                })
-                .collect(),
-            opened_ns: i.opened_ns(),
-            ts_ns: i.updated_ns(),
-        }),
+        Kind::Incident => read::incident(&bytes).map(|i| incident(&i)),
         Kind::Order { .. } => read::order(&bytes).map(|o| Record::Order {
             id: o.order_id(),
             target: o.target_ecu().to_owned(),

@@ -105,6 +105,10 @@ catalog! {
         "Events of a sensor are missing between two sequence numbers the gateway received.";
     SENSOR_SEQUENCE_REPLAY = 0x8054, "sensor.sequence_replay", High, Health,
         "An event arrived with a sequence number the gateway had already seen.";
+    GATEWAY_RULES_REJECTED = 0x8070, "gateway.rules_rejected", Medium, Health,
+        "A changed rule set was invalid and rejected; the previous set stays in force.";
+    GATEWAY_RULES_RELOADED = 0x8071, "gateway.rules_reloaded", Info, Health,
+        "The gateway's rule set was replaced by a changed, valid one (an audit record).";
 }
 
 pub fn by_id(id: u16) -> Option<&'static EventType> {

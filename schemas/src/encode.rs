@@ -181,7 +181,9 @@ pub struct AckDraft<'a> {
 pub struct EventRefDraft {
     pub ecu: String,
     pub sensor: String,
+    /// The first sequence number referenced, and the last (equal for a single event).
     pub seq: u64,
+    pub last_seq: u64,
     pub event_id: u16,
     pub timestamp_ns: u64,
     pub origin: String,
@@ -208,6 +210,10 @@ pub struct IncidentDraft {
     pub events: Vec<EventRefDraft>,
     pub vehicle_state: VehicleSnapshot,
     pub actions: Vec<ActionTakenDraft>,
+    pub state: wire::IncidentState,
+    /// Events folded into the incident; `events` references every one.
+    pub count: u64,
+    pub tags: Vec<String>,
 }
 
 pub fn event<'b>(
@@ -464,6 +470,7 @@ pub fn incident<'b>(
                 event_id: e.event_id,
                 timestamp_ns: e.timestamp_ns,
                 origin: Some(fbb.create_string(&e.origin)),
+                last_seq: e.last_seq,
             };
             wire::EventRef::create(fbb, &args)
         })
@@ -483,6 +490,8 @@ pub fn incident<'b>(
         })
         .collect();
     let actions = fbb.create_vector(&actions);
+    let tags: Vec<_> = draft.tags.iter().map(|t| fbb.create_string(t)).collect();
+    let tags = fbb.create_vector(&tags);
     let args = wire::IncidentArgs {
         vin: Some(fbb.create_string(vin)),
         incident_id: draft.incident_id,
@@ -495,6 +504,9 @@ pub fn incident<'b>(
         vehicle_state: Some(vehicle_state(fbb, &draft.vehicle_state)),
         actions: Some(actions),
         updated_ns: draft.updated_ns,
+        state: draft.state,
+        count: draft.count,
+        tags: Some(tags),
     };
     let root = wire::Incident::create(fbb, &args);
     fbb.finish_minimal(root);
@@ -671,6 +683,7 @@ pub(crate) mod tests {
                 ecu: "ivi".into(),
                 sensor: "processes".into(),
                 seq,
+                last_seq: seq * 10,
                 event_id: 0x8001,
                 timestamp_ns: seq,
                 origin: "ivi".into(),
@@ -687,11 +700,23 @@ pub(crate) mod tests {
             events: refs,
             vehicle_state: VehicleSnapshot::default(),
             actions: vec![],
+            state: wire::IncidentState::Contained,
+            count: 57,
+            tags: vec!["atm.tactic.execution".into()],
         };
         let bytes = incident(&mut fbb, "VIN", &draft).to_vec();
         let view = read::incident(&bytes).expect("valid incident");
-        let seqs: Vec<u64> = view.events().unwrap().iter().map(|e| e.seq()).collect();
-        assert_eq!(seqs, [1, 2, 3]);
+        let seqs: Vec<(u64, u64)> = view
+            .events()
+            .unwrap()
+            .iter()
+            .map(|e| (e.seq(), e.last_seq()))
+            .collect();
+        assert_eq!(seqs, [(1, 10), (2, 20), (3, 30)]);
+        assert_eq!(
+            (view.state(), view.count(), view.tags().unwrap().get(0)),
+            (wire::IncidentState::Contained, 57, "atm.tactic.execution")
+        );
         assert_eq!(view.vehicle_state().unwrap().gear(), wire::Gear::Unknown);
     }
 }

@@ -70,6 +70,7 @@ pub fn line(record: &Record, t0: Option<u64>, json: bool) -> String {
             id,
             severity,
             title,
+            state,
             events,
             actions,
             opened_ns,
@@ -81,7 +82,7 @@ pub fn line(record: &Record, t0: Option<u64>, json: bool) -> String {
             } else {
                 "update    "
             };
-            let mut text = format!("{what} #{id} {severity}: {title} ({events} events)");
+            let mut text = format!("{what} #{id} {severity} {state}: {title} ({events} events)");
             for action in actions {
                 text.push_str(&format!("\n             action: {action}"));
             }

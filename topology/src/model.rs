@@ -22,7 +22,6 @@ pub struct Topology {
     pub flows: Vec<Flow>,
     pub diagnostics: Diagnostics,
     pub threat_intel: ThreatIntel,
-    pub correlation: Correlation,
     pub response: Response,
     /// Every host by address, built once: sensors look an address up for each packet.
     #[serde(skip)]
@@ -261,13 +260,7 @@ pub struct ThreatIntel {
     pub benign_domains: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Correlation {
-    /// How long after a compromise a move to another ECU still counts as lateral movement.
-    pub lateral_window_ms: u64,
-}
-
-/// How the V-SOC's response orders behave.
+/// How the gateway responds to incidents: which orders for which rule, and how orders behave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Response {
     pub order_ttl_ms: u64,
@@ -275,6 +268,41 @@ pub struct Response {
     pub max_retries: u32,
     /// Safety: unless true, never block a safety-critical flow nor isolate an ECU while moving.
     pub block_while_moving: bool,
+    /// An incident without new events for this long is closed and its blocks revoked.
+    pub close_after_ms: u64,
+    pub policies: Vec<ResponsePolicy>,
+}
+
+impl Response {
+    /// The actions of the first policy naming `rule`; none when no policy does.
+    pub fn actions_for(&self, rule: &str) -> &[ResponseAction] {
+        self.policies
+            .iter()
+            .find(|p| p.rules.iter().any(|r| r == rule))
+            .map_or(&[], |p| &p.actions)
+    }
+}
+
+/// Which block orders an incident of the named rules leads to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResponsePolicy {
+    /// Rule or correlation names of the gateway's rule set.
+    pub rules: Vec<String>,
+    pub actions: Vec<ResponseAction>,
+}
+
+/// One kind of containment, always aimed at the incident's origin ECU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResponseAction {
+    /// Stop the processes the incident's intrusion events named, on the origin.
+    StopProcesses,
+    /// Drop the origin's TCP and UDP egress, on the origin (its backbone port stays open).
+    DropEgress,
+    /// Have every ECU that reported the origin's requests refuse its SOME/IP client.
+    BlockSomeipClient,
+    /// Cut the origin off every network but the backbone.
+    Isolate,
 }
 
 impl Topology {

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use serde::Deserialize;
 
-use crate::model::{EcuRole, SensorKind, Transport};
+use crate::model::{EcuRole, ResponseAction, SensorKind, Transport};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,7 +25,6 @@ pub(crate) struct RawTopology {
     pub flows: Vec<RawFlow>,
     pub diagnostics: RawDiagnostics,
     pub threat_intel: RawThreatIntel,
-    pub correlation: RawCorrelation,
     pub response: RawResponse,
 }
 
@@ -172,15 +171,19 @@ pub(crate) struct RawThreatIntel {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RawCorrelation {
-    pub lateral_window_ms: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct RawResponse {
     pub order_ttl_ms: u64,
     pub ack_timeout_ms: u64,
     pub max_retries: u32,
     pub block_while_moving: bool,
+    pub close_after_ms: u64,
+    #[serde(default)]
+    pub policies: Vec<RawResponsePolicy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawResponsePolicy {
+    pub rules: Vec<String>,
+    pub actions: Vec<ResponseAction>,
 }

@@ -38,16 +38,25 @@ pub(crate) fn validate(
     security::check_diagnostics(&mut problems, &raw, &names);
     let threat_intel = security::build_threat_intel(&mut problems, &raw.threat_intel, read_intel);
     for (path, value) in [
-        (
-            "correlation.lateral_window_ms",
-            raw.correlation.lateral_window_ms,
-        ),
         ("response.order_ttl_ms", raw.response.order_ttl_ms),
         ("response.ack_timeout_ms", raw.response.ack_timeout_ms),
+        ("response.close_after_ms", raw.response.close_after_ms),
     ] {
         if value == 0 {
             problems.add(path, "must be greater than 0");
         }
+    }
+    for (index, policy) in raw.response.policies.iter().enumerate() {
+        let path = format!("response.policies[{index}]");
+        if policy.rules.is_empty() {
+            problems.add(format!("{path}.rules"), "names at least one rule");
+        }
+        if policy.actions.is_empty() {
+            problems.add(format!("{path}.actions"), "names at least one action");
+        }
+        problems.duplicates(&format!("{path}.actions"), &policy.actions, |a| {
+            format!("{a:?}")
+        });
     }
     if problems.0.is_empty() {
         Ok(convert::convert(raw, zones, threat_intel))

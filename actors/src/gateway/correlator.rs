@@ -1,34 +1,42 @@
-//! The correlator: turns the event stream and the vehicle state into incidents.
+//! The correlator: runs the gateway's rule set ([`vsiem_rules`]) over the verified event stream,
+//! each event judged against the vehicle state at its own time, and keeps the incidents the
+//! rules raise (see [`incidents`]): escalates every new version, asks the responder to contain
+//! them, and closes them when they have been quiet for the response policy's close delay.
 //!
-//! Rule `intrusion-then-lateral-movement`: an intrusion on an ECU (a compromised process or
-//! file, a C&C contact) and lateral movement or reconnaissance originating from that ECU within
-//! the window of each other raise one critical incident for that ECU (see [`rule`]). Later
-//! events from the same origin fold into the open incident; every contributing event stays
-//! referenced, and the incident is judged against the vehicle state at its time.
+//! A new rule set (a reload) replaces the old one between two events: nothing in flight is
+//! lost, and the windows and open incidents of unchanged rules carry over.
 
-pub mod rule;
+pub mod incidents;
+pub mod vehicle;
 
-use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
 
 use ractor::{Actor, ActorRef};
 use tracing::{info, warn};
-use vsiem_schemas::catalog::{self, Category};
-use vsiem_schemas::encode::{ActionTakenDraft, EventRefDraft, IncidentDraft, VehicleSnapshot};
-use vsiem_schemas::wire;
+use vsiem_rules::{Engine, RuleSet};
+use vsiem_schemas::encode::{ActionTakenDraft, VehicleSnapshot};
+use vsiem_schemas::now_ns;
 
 use super::escalator::EscalatorMsg;
 use super::ingest::VerifiedEvent;
 use super::responder::{ResponderMsg, Response};
 use crate::ActorError;
-use rule::{Lateral, Process, Tracker};
+use incidents::{Book, Change};
+use vehicle::VehicleHistory;
 
-/// Vehicle samples kept to find the state at an event's time (10 s at the 100 ms period).
-const VEHICLE_HISTORY: usize = 100;
+/// A process an intrusion event named: (pid, name).
+pub type Process = (u32, String);
+
+/// How often quiet incidents are looked for.
+const CLOSE_CHECK: Duration = Duration::from_secs(1);
 
 pub struct Correlator;
 
 pub struct CorrelatorArgs {
-    pub window_ns: u64,
+    pub rules: Arc<RuleSet>,
+    /// An incident quiet this long is closed (the topology's `response.close_after_ms`).
+    pub close_after: Duration,
     pub escalator: ActorRef<EscalatorMsg>,
     /// Given later by [`CorrelatorMsg::Responder`]: the responder needs the correlator's address.
     pub responder: Option<ActorRef<ResponderMsg>>,
@@ -36,9 +44,9 @@ pub struct CorrelatorArgs {
 
 pub struct CorrelatorState {
     args: CorrelatorArgs,
-    tracker: Tracker,
-    incidents: HashMap<u64, IncidentDraft>,
-    vehicle: VecDeque<VehicleSnapshot>,
+    engine: Engine,
+    book: Book,
+    vehicle: VehicleHistory,
 }
 
 pub enum CorrelatorMsg {
@@ -50,6 +58,9 @@ pub enum CorrelatorMsg {
         incident_id: u64,
         actions: Vec<ActionTakenDraft>,
     },
+    /// A new, validated rule set.
+    Rules(Arc<RuleSet>),
+    CloseQuiet,
 }
 
 impl Actor for Correlator {
@@ -59,15 +70,15 @@ impl Actor for Correlator {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         args: CorrelatorArgs,
     ) -> Result<Self::State, ActorError> {
-        let tracker = Tracker::new(args.window_ns);
+        myself.send_interval(CLOSE_CHECK, || CorrelatorMsg::CloseQuiet);
         Ok(CorrelatorState {
+            engine: Engine::new(Arc::clone(&args.rules)),
             args,
-            tracker,
-            incidents: HashMap::new(),
-            vehicle: VecDeque::with_capacity(VEHICLE_HISTORY),
+            book: Book::default(),
+            vehicle: VehicleHistory::default(),
         })
     }
 
@@ -80,127 +91,80 @@ impl Actor for Correlator {
         match msg {
             CorrelatorMsg::Event(event) => state.event(&event),
             CorrelatorMsg::Responder(responder) => state.args.responder = Some(responder),
-            CorrelatorMsg::Signal(snapshot) => {
-                if state.vehicle.len() == VEHICLE_HISTORY {
-                    state.vehicle.pop_front();
-                }
-                state.vehicle.push_back(snapshot);
-            }
+            CorrelatorMsg::Signal(snapshot) => state.vehicle.push(snapshot),
             CorrelatorMsg::Actions {
                 incident_id,
                 actions,
             } => {
-                if let Some(incident) = state.incidents.get_mut(&incident_id) {
-                    incident.actions = actions;
-                    incident.updated_ns = vsiem_schemas::now_ns();
+                if let Some(incident) = state.book.settled(incident_id, actions, now_ns()) {
                     let _ = state
                         .args
                         .escalator
                         .cast(EscalatorMsg::Escalate(incident.clone()));
                 }
             }
+            CorrelatorMsg::Rules(rules) => {
+                info!(
+                    rules = rules.rules.len(),
+                    correlations = rules.correlations.len(),
+                    "Rule set replaced."
+                );
+                state.engine.replace(rules);
+            }
+            CorrelatorMsg::CloseQuiet => state.close_quiet(),
         }
         Ok(())
     }
 }
 
-/// What the correlator takes from an event, copied out of the view.
-struct Contribution {
-    category: Category,
-    reference: EventRefDraft,
-    process: Option<Process>,
-}
-
-fn contribution(e: &wire::SecurityEvent<'_>) -> Option<Contribution> {
-    let category = catalog::by_id(e.event_id())?.category;
-    let origin = match e.origin() {
-        Some(o) if !o.is_empty() => o,
-        _ => e.ecu(),
-    };
-    let reference = EventRefDraft {
-        ecu: e.ecu().to_owned(),
-        sensor: e.sensor().to_owned(),
-        seq: e.seq(),
-        event_id: e.event_id(),
-        timestamp_ns: e.timestamp_ns(),
-        origin: origin.to_owned(),
-    };
-    let process = e
-        .context_as_process_start()
-        .map(|p| (p.pid(), p.name().unwrap_or_default().to_owned()));
-    Some(Contribution {
-        category,
-        reference,
-        process,
-    })
-}
-
 impl CorrelatorState {
     fn event(&mut self, event: &VerifiedEvent) {
-        let Some(Contribution {
-            category,
-            reference,
-            process,
-        }) = event.with(|e| contribution(&e))
-        else {
-            warn!("Event of a type this gateway does not know; recorded only.");
-            return;
-        };
-        match self.tracker.observe(category, reference, process) {
-            Lateral::Nothing => {}
-            Lateral::Fold {
-                incident_id,
-                reference,
-            } => {
-                if let Some(incident) = self.incidents.get_mut(&incident_id) {
-                    incident.events.push(reference);
+        let (outcomes, at) = event.with(|e| {
+            let at = self.vehicle.at(e.timestamp_ns());
+            (self.engine.observe(&e, &at), at)
+        });
+        let now = now_ns();
+        let mut changed: Vec<u64> = Vec::new();
+        for outcome in &outcomes {
+            let change = self.book.apply(outcome, at, now);
+            match change {
+                Change::Raised(id) => {
+                    info!(incident = id, rule = %outcome.detector.name, "Incident raised.")
                 }
-                self.respond(incident_id);
+                Change::Upgraded(id) => {
+                    info!(incident = id, rule = %outcome.detector.name, "Incident upgraded.")
+                }
+                Change::Folded(_) | Change::Unchanged(_) => {}
             }
-            Lateral::Raise {
-                incident_id,
-                origin,
-                events,
-            } => {
-                let opened_ns = vsiem_schemas::now_ns();
-                let last_event_ns = events.last().map_or(opened_ns, |e| e.timestamp_ns);
-                let incident = IncidentDraft {
-                    incident_id,
-                    severity: wire::Severity::Critical,
-                    title: format!("{origin} compromised and moving laterally"),
-                    rule: rule::NAME.to_owned(),
-                    origin_ecu: origin.clone(),
-                    opened_ns,
-                    updated_ns: opened_ns,
-                    events,
-                    vehicle_state: self.vehicle_at(last_event_ns),
-                    actions: Vec::new(),
-                };
-                info!(incident = incident_id, origin = %origin, events = incident.events.len(), "Incident raised.");
-                let _ = self
-                    .args
-                    .escalator
-                    .cast(EscalatorMsg::Escalate(incident.clone()));
-                self.incidents.insert(incident_id, incident);
-                self.respond(incident_id);
+            if change != Change::Unchanged(change.incident())
+                && !changed.contains(&change.incident())
+            {
+                changed.push(change.incident());
             }
+        }
+        for id in changed {
+            let Some(incident) = self.book.get(id) else {
+                continue;
+            };
+            let mut draft = incident.draft.clone();
+            draft.updated_ns = now;
+            let _ = self.args.escalator.cast(EscalatorMsg::Escalate(draft));
+            self.respond(id);
         }
     }
 
     /// Asks the responder to contain an incident as it now stands; it issues only new orders.
     fn respond(&self, incident_id: u64) {
-        let Some(incident) = self.incidents.get(&incident_id) else {
-            return;
-        };
-        let Some(track) = self.tracker.origin(&incident.origin_ecu) else {
+        let Some(incident) = self.book.get(incident_id) else {
             return;
         };
         let response = Response {
             incident_id,
-            origin: incident.origin_ecu.clone(),
-            processes: track.processes.clone(),
-            targets: track.targets.clone(),
-            vehicle: self.vehicle_at(vsiem_schemas::now_ns()),
+            rule: incident.draft.rule.clone(),
+            origin: incident.draft.origin_ecu.clone(),
+            processes: incident.processes.clone(),
+            targets: incident.targets.clone(),
+            vehicle: self.vehicle.at(now_ns()),
         };
         match &self.args.responder {
             Some(responder) => {
@@ -213,14 +177,21 @@ impl CorrelatorState {
         }
     }
 
-    /// The latest vehicle sample taken at or before `timestamp_ns`.
-    fn vehicle_at(&self, timestamp_ns: u64) -> VehicleSnapshot {
-        self.vehicle
-            .iter()
-            .rev()
-            .find(|s| s.timestamp_ns <= timestamp_ns)
-            .or(self.vehicle.front())
-            .copied()
-            .unwrap_or_default()
+    fn close_quiet(&mut self) {
+        let now = now_ns();
+        let quiet = u64::try_from(self.args.close_after.as_nanos()).unwrap_or(u64::MAX);
+        for id in self.book.due(now, quiet) {
+            let Some((last, groups)) = self.book.close(id, now) else {
+                continue;
+            };
+            for (detector, group) in &groups {
+                self.engine.close(detector, group);
+            }
+            info!(incident = id, "Incident closed: quiet for the close delay.");
+            if let Some(responder) = &self.args.responder {
+                let _ = responder.cast(ResponderMsg::Revoke(id));
+            }
+            let _ = self.args.escalator.cast(EscalatorMsg::Escalate(last));
+        }
     }
 }

@@ -18,15 +18,16 @@ use vsiem_topology::{AddressMode, Topology};
 use zenoh::pubsub::Subscriber;
 use zenoh::Session;
 
-use super::correlator::rule::Process;
-use super::correlator::CorrelatorMsg;
+use super::correlator::{CorrelatorMsg, Process};
 use crate::bus::{self, keys, Publishers};
 use crate::ActorError;
 
-/// What the correlator asks for: contain `origin` as the incident now stands.
+/// What the correlator asks for: contain `origin` as the incident now stands, as the response
+/// policy of the incident's rule says.
 #[derive(Debug, Clone)]
 pub struct Response {
     pub incident_id: u64,
+    pub rule: String,
     pub origin: String,
     pub processes: Vec<Process>,
     pub targets: Vec<String>,
@@ -55,17 +56,29 @@ pub struct ResponderState {
     fbb: FlatBufferBuilder<'static>,
     next_order: u64,
     orders: HashMap<u64, Pending>,
-    /// Orders of each incident, in issue order, and the refusals recorded for it.
-    incidents: HashMap<u64, (Vec<u64>, Vec<ActionTakenDraft>)>,
+    incidents: HashMap<u64, Decisions>,
     /// (incident, target, action) already decided, so a repeated response issues nothing new.
     decided: HashSet<(u64, String, String)>,
     _acks: Subscriber<()>,
+}
+
+/// What was decided for one incident.
+#[derive(Default)]
+struct Decisions {
+    /// The rule the incident was last judged by.
+    rule: String,
+    /// Orders, in issue order.
+    orders: Vec<u64>,
+    /// Orders refused on safety grounds, with the reason.
+    refused: Vec<ActionTakenDraft>,
 }
 
 pub enum ResponderMsg {
     Respond(Response),
     Ack(Vec<u8>),
     Retry(u64),
+    /// The incident is closed: lift its blocks that are still in force.
+    Revoke(u64),
 }
 
 impl Actor for Responder {
@@ -116,6 +129,7 @@ impl Actor for Responder {
             ResponderMsg::Respond(response) => state.respond(&myself, &response).await?,
             ResponderMsg::Ack(bytes) => state.ack(&bytes),
             ResponderMsg::Retry(order_id) => state.retry(&myself, order_id).await?,
+            ResponderMsg::Revoke(incident_id) => state.revoke(&myself, incident_id).await?,
         }
         Ok(())
     }
@@ -128,6 +142,11 @@ impl ResponderState {
         response: &Response,
     ) -> Result<(), ActorError> {
         let topology = Arc::clone(&self.args.topology);
+        self.incidents
+            .entry(response.incident_id)
+            .or_default()
+            .rule
+            .clone_from(&response.rule);
         for (target, action) in policy::actions(&topology, self.args.addressing, response) {
             let summary = policy::summary(&action);
             if !self
@@ -136,10 +155,10 @@ impl ResponderState {
             {
                 continue;
             }
-            let (orders, refused) = self.incidents.entry(response.incident_id).or_default();
+            let decisions = self.incidents.entry(response.incident_id).or_default();
             if let Some(reason) = policy::refusal(&topology, &target, &action, &response.vehicle) {
                 warn!(incident = response.incident_id, %target, action = %summary, %reason, "Block order refused.");
-                refused.push(ActionTakenDraft {
+                decisions.refused.push(ActionTakenDraft {
                     order_id: 0,
                     target_ecu: target,
                     summary: format!("{summary}: refused, {reason}"),
@@ -161,7 +180,7 @@ impl ResponderState {
                 ),
             };
             self.next_order += 1;
-            orders.push(order.order_id);
+            decisions.orders.push(order.order_id);
             info!(incident = response.incident_id, order = order.order_id, target = %order.target_ecu, action = %summary, "Block order issued.");
             let id = order.order_id;
             self.orders.insert(
@@ -247,20 +266,64 @@ impl ResponderState {
         }
         let detail = ack.detail().unwrap_or_default().to_owned();
         info!(order = ack.order_id(), ecu = ack.ecu(), status = ?ack.status(), %detail, "Block ack.");
-        if pending.answer.is_none() {
+        if pending.order.revoke {
+            // The incident is closed: the revocation's answer ends the order.
+            self.orders.remove(&ack.order_id());
+        } else if pending.answer.is_none() {
             pending.answer = Some((ack.status(), detail));
             let incident = pending.order.incident_id;
             self.report_if_settled(incident);
         }
     }
 
-    /// Once every order of an incident is answered, tells the correlator what was done.
+    /// Sends the revocation of every order of a closed incident that its enforcer applied
+    /// (the others lapse or were never in force); retried like the orders themselves.
+    async fn revoke(
+        &mut self,
+        myself: &ActorRef<ResponderMsg>,
+        incident_id: u64,
+    ) -> Result<(), ActorError> {
+        let Some(decisions) = self.incidents.remove(&incident_id) else {
+            return Ok(());
+        };
+        self.decided
+            .retain(|(incident, ..)| *incident != incident_id);
+        for id in decisions.orders {
+            let Some(pending) = self.orders.get_mut(&id) else {
+                continue;
+            };
+            if !matches!(pending.answer, Some((AckStatus::Applied, _))) {
+                self.orders.remove(&id);
+                continue;
+            }
+            info!(incident = incident_id, order = id, "Block order revoked.");
+            pending.order.revoke = true;
+            pending.answer = None;
+            pending.attempts = 0;
+            self.send(myself, id).await?;
+        }
+        Ok(())
+    }
+
+    /// Once every order of an incident is answered, tells the correlator what was done; with
+    /// no order and no refusal, that no policy names the incident's rule.
     fn report_if_settled(&self, incident_id: u64) {
-        let Some((orders, refused)) = self.incidents.get(&incident_id) else {
+        let Some(decisions) = self.incidents.get(&incident_id) else {
             return;
         };
-        let mut actions = refused.clone();
-        for id in orders {
+        let mut actions = decisions.refused.clone();
+        if decisions.orders.is_empty() && actions.is_empty() {
+            actions.push(ActionTakenDraft {
+                order_id: 0,
+                target_ecu: String::new(),
+                summary: format!(
+                    "nothing blocked: no response policy names rule {}",
+                    decisions.rule
+                ),
+                status: AckStatus::Unsupported,
+            });
+        }
+        for id in &decisions.orders {
             let pending = &self.orders[id];
             let Some((status, detail)) = &pending.answer else {
                 return;

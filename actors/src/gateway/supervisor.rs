@@ -1,11 +1,13 @@
 //! The gateway supervisor: opens the backbone's router and supervises ingest, correlator,
-//! responder, escalator and the gateway's own uplink (for the events it raises itself).
+//! responder, escalator, the rule watcher and the gateway's own uplink (for the events it
+//! raises itself).
 //!
 //! Restart policy: any child that fails stops the gateway, and the process exits non-zero for
 //! its service manager to restart it: the children share state (the correlator's windows, the
 //! responder's pending orders) that a lone restart would silently lose.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ractor::{Actor, ActorRef, SupervisionEvent};
 use tracing::{error, info};
@@ -16,6 +18,7 @@ use super::correlator::{Correlator, CorrelatorArgs};
 use super::escalator::{Escalator, EscalatorArgs};
 use super::ingest::{Ingest, IngestArgs};
 use super::responder::{Responder, ResponderArgs};
+use super::rule_watch::{RuleWatch, RuleWatchArgs};
 use super::GatewayConfig;
 use crate::bus::{self, keys};
 use crate::front::Front;
@@ -59,7 +62,7 @@ impl Actor for Gateway {
                 session: Arc::clone(&session),
                 vin: vin.clone(),
                 ecu: super::ECU.to_owned(),
-                sensors: vec![super::ingest::SENSOR],
+                sensors: vec![super::ingest::SENSOR, super::rule_watch::SENSOR],
                 front: Arc::clone(&front),
             },
             cell.clone(),
@@ -82,11 +85,8 @@ impl Actor for Gateway {
             None,
             Correlator,
             CorrelatorArgs {
-                window_ns: config
-                    .topology
-                    .correlation
-                    .lateral_window_ms
-                    .saturating_mul(1_000_000),
+                rules: Arc::clone(&config.rules),
+                close_after: Duration::from_millis(config.topology.response.close_after_ms),
                 escalator,
                 responder: None,
             },
@@ -106,6 +106,21 @@ impl Actor for Gateway {
         )
         .await?;
         correlator.cast(super::correlator::CorrelatorMsg::Responder(responder))?;
+        let uplink = UplinkHandle::new(uplink, front);
+        if let Some(dir) = &config.rules_dir {
+            Actor::spawn_linked(
+                None,
+                RuleWatch,
+                RuleWatchArgs {
+                    dir: dir.clone(),
+                    topology: Arc::clone(&config.topology),
+                    correlator: correlator.clone(),
+                    uplink: uplink.clone(),
+                },
+                cell.clone(),
+            )
+            .await?;
+        }
         Actor::spawn_linked(
             None,
             Ingest,
@@ -113,7 +128,7 @@ impl Actor for Gateway {
                 session: Arc::clone(&session),
                 vin: vin.clone(),
                 correlator,
-                uplink: UplinkHandle::new(uplink, front),
+                uplink,
             },
             cell,
         )

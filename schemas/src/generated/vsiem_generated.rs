@@ -678,6 +678,96 @@ impl<'a> ::flatbuffers::Verifiable for AckStatus {
 }
 
 impl ::flatbuffers::SimpleToVerifyInSlice for AckStatus {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_INCIDENT_STATE: u8 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_INCIDENT_STATE: u8 = 2;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_INCIDENT_STATE: [IncidentState; 3] = [
+  IncidentState::Open,
+  IncidentState::Contained,
+  IncidentState::Closed,
+];
+
+/// Open: raised, not (yet) contained. Contained: every block order of the incident applied.
+/// Closed: quiet for the response policy's close delay; its blocks were revoked.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct IncidentState(pub u8);
+#[allow(non_upper_case_globals)]
+impl IncidentState {
+  pub const Open: Self = Self(0);
+  pub const Contained: Self = Self(1);
+  pub const Closed: Self = Self(2);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 2;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::Open,
+    Self::Contained,
+    Self::Closed,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::Open => Some("Open"),
+      Self::Contained => Some("Contained"),
+      Self::Closed => Some("Closed"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for IncidentState {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for IncidentState {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<u8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for IncidentState {
+    type Output = IncidentState;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<u8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for IncidentState {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for IncidentState {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for IncidentState {}
 pub enum SomeipCallOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -3508,7 +3598,8 @@ impl ::core::fmt::Debug for BlockAck<'_> {
 pub enum EventRefOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
-/// A reference to an event kept as evidence: (ecu, sensor, seq) identifies it.
+/// A reference to events kept as evidence: (ecu, sensor, seq) identifies one; consecutive
+/// events of one sensor fold into one reference, seq..=last_seq (a flood stays one reference).
 pub struct EventRef<'a> {
   pub _tab: ::flatbuffers::Table<'a>,
 }
@@ -3528,6 +3619,7 @@ impl<'a> EventRef<'a> {
   pub const VT_EVENT_ID: ::flatbuffers::VOffsetT = 10;
   pub const VT_TIMESTAMP_NS: ::flatbuffers::VOffsetT = 12;
   pub const VT_ORIGIN: ::flatbuffers::VOffsetT = 14;
+  pub const VT_LAST_SEQ: ::flatbuffers::VOffsetT = 16;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -3539,6 +3631,7 @@ impl<'a> EventRef<'a> {
     args: &'args EventRefArgs<'args>
   ) -> ::flatbuffers::WIPOffset<EventRef<'bldr>> {
     let mut builder = EventRefBuilder::new(_fbb);
+    builder.add_last_seq(args.last_seq);
     builder.add_timestamp_ns(args.timestamp_ns);
     builder.add_seq(args.seq);
     if let Some(x) = args.origin { builder.add_origin(x); }
@@ -3591,6 +3684,13 @@ impl<'a> EventRef<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(EventRef::VT_ORIGIN, None)}
   }
+  #[inline]
+  pub fn last_seq(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(EventRef::VT_LAST_SEQ, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for EventRef<'_> {
@@ -3605,6 +3705,7 @@ impl ::flatbuffers::Verifiable for EventRef<'_> {
      .visit_field::<u16>("event_id", Self::VT_EVENT_ID, false)?
      .visit_field::<u64>("timestamp_ns", Self::VT_TIMESTAMP_NS, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("origin", Self::VT_ORIGIN, false)?
+     .visit_field::<u64>("last_seq", Self::VT_LAST_SEQ, false)?
      .finish();
     Ok(())
   }
@@ -3616,6 +3717,7 @@ pub struct EventRefArgs<'a> {
     pub event_id: u16,
     pub timestamp_ns: u64,
     pub origin: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub last_seq: u64,
 }
 impl<'a> Default for EventRefArgs<'a> {
   #[inline]
@@ -3627,6 +3729,7 @@ impl<'a> Default for EventRefArgs<'a> {
       event_id: 0,
       timestamp_ns: 0,
       origin: None,
+      last_seq: 0,
     }
   }
 }
@@ -3661,6 +3764,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> EventRefBuilder<'a, 'b, A> {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(EventRef::VT_ORIGIN, origin);
   }
   #[inline]
+  pub fn add_last_seq(&mut self, last_seq: u64) {
+    self.fbb_.push_slot::<u64>(EventRef::VT_LAST_SEQ, last_seq, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> EventRefBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     EventRefBuilder {
@@ -3684,6 +3791,7 @@ impl ::core::fmt::Debug for EventRef<'_> {
       ds.field("event_id", &self.event_id());
       ds.field("timestamp_ns", &self.timestamp_ns());
       ds.field("origin", &self.origin());
+      ds.field("last_seq", &self.last_seq());
       ds.finish()
   }
 }
@@ -3862,6 +3970,9 @@ impl<'a> Incident<'a> {
   pub const VT_VEHICLE_STATE: ::flatbuffers::VOffsetT = 20;
   pub const VT_ACTIONS: ::flatbuffers::VOffsetT = 22;
   pub const VT_UPDATED_NS: ::flatbuffers::VOffsetT = 24;
+  pub const VT_STATE: ::flatbuffers::VOffsetT = 26;
+  pub const VT_COUNT: ::flatbuffers::VOffsetT = 28;
+  pub const VT_TAGS: ::flatbuffers::VOffsetT = 30;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -3873,9 +3984,11 @@ impl<'a> Incident<'a> {
     args: &'args IncidentArgs<'args>
   ) -> ::flatbuffers::WIPOffset<Incident<'bldr>> {
     let mut builder = IncidentBuilder::new(_fbb);
+    builder.add_count(args.count);
     builder.add_updated_ns(args.updated_ns);
     builder.add_opened_ns(args.opened_ns);
     builder.add_incident_id(args.incident_id);
+    if let Some(x) = args.tags { builder.add_tags(x); }
     if let Some(x) = args.actions { builder.add_actions(x); }
     if let Some(x) = args.vehicle_state { builder.add_vehicle_state(x); }
     if let Some(x) = args.events { builder.add_events(x); }
@@ -3883,6 +3996,7 @@ impl<'a> Incident<'a> {
     if let Some(x) = args.rule { builder.add_rule(x); }
     if let Some(x) = args.title { builder.add_title(x); }
     if let Some(x) = args.vin { builder.add_vin(x); }
+    builder.add_state(args.state);
     builder.add_severity(args.severity);
     builder.finish()
   }
@@ -3965,6 +4079,27 @@ impl<'a> Incident<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(Incident::VT_UPDATED_NS, Some(0)).unwrap()}
   }
+  #[inline]
+  pub fn state(&self) -> IncidentState {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<IncidentState>(Incident::VT_STATE, Some(IncidentState::Open)).unwrap()}
+  }
+  #[inline]
+  pub fn count(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(Incident::VT_COUNT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn tags(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>(Incident::VT_TAGS, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Incident<'_> {
@@ -3984,6 +4119,9 @@ impl ::flatbuffers::Verifiable for Incident<'_> {
      .visit_field::<::flatbuffers::ForwardsUOffset<VehicleState>>("vehicle_state", Self::VT_VEHICLE_STATE, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<ActionTaken>>>>("actions", Self::VT_ACTIONS, false)?
      .visit_field::<u64>("updated_ns", Self::VT_UPDATED_NS, false)?
+     .visit_field::<IncidentState>("state", Self::VT_STATE, false)?
+     .visit_field::<u64>("count", Self::VT_COUNT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<&'_ str>>>>("tags", Self::VT_TAGS, false)?
      .finish();
     Ok(())
   }
@@ -4000,6 +4138,9 @@ pub struct IncidentArgs<'a> {
     pub vehicle_state: Option<::flatbuffers::WIPOffset<VehicleState<'a>>>,
     pub actions: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ActionTaken<'a>>>>>,
     pub updated_ns: u64,
+    pub state: IncidentState,
+    pub count: u64,
+    pub tags: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>,
 }
 impl<'a> Default for IncidentArgs<'a> {
   #[inline]
@@ -4016,6 +4157,9 @@ impl<'a> Default for IncidentArgs<'a> {
       vehicle_state: None,
       actions: None,
       updated_ns: 0,
+      state: IncidentState::Open,
+      count: 0,
+      tags: None,
     }
   }
 }
@@ -4070,6 +4214,18 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> IncidentBuilder<'a, 'b, A> {
     self.fbb_.push_slot::<u64>(Incident::VT_UPDATED_NS, updated_ns, 0);
   }
   #[inline]
+  pub fn add_state(&mut self, state: IncidentState) {
+    self.fbb_.push_slot::<IncidentState>(Incident::VT_STATE, state, IncidentState::Open);
+  }
+  #[inline]
+  pub fn add_count(&mut self, count: u64) {
+    self.fbb_.push_slot::<u64>(Incident::VT_COUNT, count, 0);
+  }
+  #[inline]
+  pub fn add_tags(&mut self, tags: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<&'b  str>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Incident::VT_TAGS, tags);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> IncidentBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     IncidentBuilder {
@@ -4099,6 +4255,9 @@ impl ::core::fmt::Debug for Incident<'_> {
       ds.field("vehicle_state", &self.vehicle_state());
       ds.field("actions", &self.actions());
       ds.field("updated_ns", &self.updated_ns());
+      ds.field("state", &self.state());
+      ds.field("count", &self.count());
+      ds.field("tags", &self.tags());
       ds.finish()
   }
 }

@@ -2,8 +2,8 @@
 
 use crate::address::HostIndex;
 use crate::model::{
-    Correlation, Diagnostics, Ecu, Event, Flow, HostConfig, Interface, Method, Response, Service,
-    SomeIp, Tester, ThreatIntel, Topology, Vehicle, Vsoc, Zone,
+    Diagnostics, Ecu, Event, Flow, HostConfig, Interface, Method, Response, ResponsePolicy,
+    Service, SomeIp, Tester, ThreatIntel, Topology, Vehicle, Vsoc, Zone,
 };
 use crate::raw::{RawFlow, RawService, RawTopology};
 
@@ -68,14 +68,21 @@ pub(super) fn convert(raw: RawTopology, zones: Vec<Zone>, threat_intel: ThreatIn
             dangerous_services: raw.diagnostics.dangerous_services,
         },
         threat_intel,
-        correlation: Correlation {
-            lateral_window_ms: raw.correlation.lateral_window_ms,
-        },
         response: Response {
             order_ttl_ms: raw.response.order_ttl_ms,
             ack_timeout_ms: raw.response.ack_timeout_ms,
             max_retries: raw.response.max_retries,
             block_while_moving: raw.response.block_while_moving,
+            close_after_ms: raw.response.close_after_ms,
+            policies: raw
+                .response
+                .policies
+                .into_iter()
+                .map(|p| ResponsePolicy {
+                    rules: p.rules,
+                    actions: p.actions,
+                })
+                .collect(),
         },
         hosts: HostIndex::default(),
     };

@@ -108,14 +108,16 @@ dangerous_services = [0x27]
 stix = "intel.json"
 benign_domains = ["www.c2.evil.example"]
 
-[correlation]
-lateral_window_ms = 0
-
 [response]
 order_ttl_ms = 300000
 ack_timeout_ms = 500
 max_retries = 5
 block_while_moving = false
+close_after_ms = 0
+
+[[response.policies]]
+rules = []
+actions = ["drop-egress", "drop-egress"]
 "#;
 
 const BROKEN_INTEL: &str = r#"{"type": "bundle", "id": "bundle--1", "objects": [
@@ -151,7 +153,9 @@ fn every_problem_is_reported_with_its_path() {
             "diagnostics.testers[0]",
             "threat_intel.stix",
             "threat_intel.benign_domains[0]",
-            "correlation.lateral_window_ms",
+            "response.close_after_ms",
+            "response.policies[0].rules",
+            "response.policies[0].actions[1]",
         ],
         "{found:#?}"
     );

@@ -3,59 +3,70 @@
 
 use vsiem_schemas::encode::{ActionDraft, VehicleSnapshot};
 use vsiem_schemas::wire::Transport;
-use vsiem_topology::{AddressMode, EcuRole, Topology};
+use vsiem_topology::{AddressMode, EcuRole, ResponseAction, Topology};
 
 use super::Response;
 use crate::sensor::someip::blocklist::ANY;
 
-/// The orders that contain a compromised origin: stop the processes the intrusion started,
-/// drop its egress, and have every ECU it reached refuse its SOME/IP requests.
+/// The orders that contain an incident's origin, as the response policy of the incident's rule
+/// lists them: stop the processes the intrusion started, drop its egress, isolate it, have every
+/// ECU it reached refuse its SOME/IP requests. None when no policy names the rule.
 pub fn actions(
     topology: &Topology,
     addressing: AddressMode,
     r: &Response,
 ) -> Vec<(String, ActionDraft)> {
     let mut actions = Vec::new();
-    for (pid, name) in &r.processes {
-        actions.push((
-            r.origin.clone(),
-            ActionDraft::StopProcess {
-                pid: *pid,
-                name: name.clone(),
-            },
-        ));
-    }
-    if let Some(ip) = topology.ecu_address(&r.origin, addressing) {
-        actions.push((
-            r.origin.clone(),
-            ActionDraft::DropFlow {
-                transport: Transport::Tcp,
-                src: ip.to_string(),
-                dst: String::new(),
-                dst_port: 0,
-            },
-        ));
-        actions.push((
-            r.origin.clone(),
-            ActionDraft::DropFlow {
-                transport: Transport::Udp,
-                src: ip.to_string(),
-                dst: String::new(),
-                dst_port: 0,
-            },
-        ));
-    }
-    let client_id = topology.ecu(&r.origin).and_then(|e| e.client_id);
-    for target in &r.targets {
-        actions.push((
-            target.clone(),
-            ActionDraft::BlockSomeipClient {
-                client_ecu: r.origin.clone(),
-                client_id: client_id.unwrap_or(0xFFFF),
-                service: ANY,
-                method: ANY,
-            },
-        ));
+    for kind in topology.response.actions_for(&r.rule) {
+        match kind {
+            ResponseAction::StopProcesses => {
+                for (pid, name) in &r.processes {
+                    actions.push((
+                        r.origin.clone(),
+                        ActionDraft::StopProcess {
+                            pid: *pid,
+                            name: name.clone(),
+                        },
+                    ));
+                }
+            }
+            ResponseAction::DropEgress => {
+                let Some(ip) = topology.ecu_address(&r.origin, addressing) else {
+                    continue;
+                };
+                for transport in [Transport::Tcp, Transport::Udp] {
+                    actions.push((
+                        r.origin.clone(),
+                        ActionDraft::DropFlow {
+                            transport,
+                            src: ip.to_string(),
+                            dst: String::new(),
+                            dst_port: 0,
+                        },
+                    ));
+                }
+            }
+            ResponseAction::Isolate => actions.push((
+                r.origin.clone(),
+                ActionDraft::IsolateEcu {
+                    ecu: r.origin.clone(),
+                },
+            )),
+            ResponseAction::BlockSomeipClient => {
+                let client_id = topology.ecu(&r.origin).and_then(|e| e.client_id);
+                for target in &r.targets {
+                    actions.push((
+                        target.clone(),
+                        ActionDraft::BlockSomeipClient {
+                            client_ecu: r.origin.clone(),
+                            client_id: client_id.unwrap_or(0xFFFF),
+                            service: ANY,
+                            method: ANY,
+                        },
+                    ));
+                }
+            }
+        }
     }
     actions
 }
@@ -116,6 +127,7 @@ mod tests {
     fn response() -> Response {
         Response {
             incident_id: 1,
+            rule: "intrusion-then-lateral-movement".into(),
             origin: "ivi".into(),
             processes: vec![(42, "sh".into())],
             targets: vec!["body-dc".into()],
@@ -126,11 +138,11 @@ mod tests {
     #[test]
     fn the_ivi_is_contained_where_it_acted() {
         let topology = Topology::reference();
-        let actions = actions(&topology, AddressMode::Loopback, &response());
-        let described: Vec<(String, String)> = actions
-            .iter()
-            .map(|(t, a)| (t.clone(), summary(a)))
-            .collect();
+        let described: Vec<(String, String)> =
+            actions(&topology, AddressMode::Loopback, &response())
+                .iter()
+                .map(|(t, a)| (t.clone(), summary(a)))
+                .collect();
         let expected = [
             ("ivi", "stop process sh (42)"),
             ("ivi", "drop Tcp egress of 127.0.1.3"),
@@ -142,6 +154,11 @@ mod tests {
             .map(|(t, s)| (t.to_string(), s.to_string()))
             .collect();
         assert_eq!(described, expected);
+        let unknown = Response {
+            rule: "no-such-rule".into(),
+            ..response()
+        };
+        assert_eq!(actions(&topology, AddressMode::Loopback, &unknown), vec![]);
     }
 
     #[test]

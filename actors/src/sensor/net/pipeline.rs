@@ -65,6 +65,11 @@ impl Pipeline {
     }
 
     /// Runs one frame captured at `ts_ns`; findings go to `out`.
+    /// The vehicle state as the traffic has shown it so far.
+    pub fn vehicle(&self) -> VehicleSnapshot {
+        self.vehicle
+    }
+
     pub fn frame(&mut self, link: LinkType, ts_ns: u64, bytes: &[u8], out: &mut Vec<Detection>) {
         self.counters.frames += 1;
         let before = out.len();
