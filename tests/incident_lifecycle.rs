@@ -10,7 +10,7 @@ use std::net::UdpSocket;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{monitor, start, wait_for};
+use common::{monitor, start, wait_for, wait_up};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const IVI: &str = "127.0.1.3:0";
@@ -97,11 +97,7 @@ fn an_incident_is_raised_contained_closed_and_its_block_revoked() {
         ivi_tree.to_str().unwrap(),
     ];
     let _ivi = start(&[&ivi_args[..], &vehicle].concat(), &[]);
-    for ecu in ["body-dc", "ivi"] {
-        wait_for(&rx, TIMEOUT, &format!("{ecu} up"), |l| {
-            l["kind"] == "alive" && l["ecu"] == ecu && l["up"] == true
-        });
-    }
+    wait_up(&rx, TIMEOUT, &["body-dc", "ivi"]);
 
     std::fs::write(system.join("ivi-update"), "implant\n").unwrap();
     let socket = UdpSocket::bind(IVI).unwrap();

@@ -105,3 +105,15 @@ pub fn wait_for(
     }
     panic!("no {what} within {timeout:?}; saw {seen:#?}");
 }
+
+/// Waits until the liveliness of every agent in `ecus` was seen up, in whatever order.
+pub fn wait_up(rx: &mpsc::Receiver<Value>, timeout: Duration, ecus: &[&str]) {
+    let mut waiting: Vec<&str> = ecus.to_vec();
+    while !waiting.is_empty() {
+        let what = format!("{} up", waiting.join(", "));
+        let agent = wait_for(rx, timeout, &what, |l| {
+            l["kind"] == "alive" && l["up"] == true && ecus.iter().any(|e| l["ecu"] == *e)
+        });
+        waiting.retain(|e| agent["ecu"] != *e);
+    }
+}
