@@ -43,13 +43,19 @@ pub struct Incident {
 
 impl Incident {
     fn references(&self, r: &EventRefDraft) -> bool {
-        self.latest
-            .get(&(r.ecu.clone(), r.sensor.clone()))
-            .is_some_and(|_| {
-                self.draft.events.iter().any(|e| {
-                    e.ecu == r.ecu && e.sensor == r.sensor && (e.seq..=e.last_seq).contains(&r.seq)
-                })
-            })
+        let Some(&latest) = self.latest.get(&(r.ecu.clone(), r.sensor.clone())) else {
+            return false;
+        };
+        // A sensor's sequence numbers only grow: past its latest reference means new, which
+        // keeps a flood from scanning every reference.
+        let last = &self.draft.events[latest];
+        match r.seq {
+            seq if seq > last.last_seq => false,
+            seq if seq >= last.seq => true,
+            seq => self.draft.events.iter().any(|e| {
+                e.ecu == r.ecu && e.sensor == r.sensor && (e.seq..=e.last_seq).contains(&seq)
+            }),
+        }
     }
 
     /// Adds one event; false if it was already referenced.
@@ -147,8 +153,8 @@ impl Book {
                         Change::Unchanged(id)
                     }
                 }
-                // The engine's group outlived its incident (a reload renamed nothing but the
-                // book closed it): treat the event as a fresh raise.
+                // The engine and the book release groups together, so this does not happen;
+                // should it, the event opens an incident rather than being lost.
                 None => self.raise(
                     group,
                     outcome,
