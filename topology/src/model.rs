@@ -24,6 +24,7 @@ pub struct Topology {
     pub threat_intel: ThreatIntel,
     pub correlation: Correlation,
     pub response: Response,
+    pub limits: Limits,
     /// Every host by address, built once: sensors look an address up for each packet.
     #[serde(skip)]
     pub(crate) hosts: crate::address::HostIndex,
@@ -275,6 +276,22 @@ pub struct Response {
     pub max_retries: u32,
     /// Safety: unless true, never block a safety-critical flow nor isolate an ECU while moving.
     pub block_while_moving: bool,
+}
+
+/// Bounds on untrusted input (`[limits]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    // --- gateway ingest ---
+    /// Events per second the gateway takes from one (ECU, sensor), in bursts of up to as many
+    /// at once; the excess is dropped, counted and reported.
+    pub events_per_sensor_per_second: u64,
+    /// Events of one (ECU, sensor) that may wait for the gateway's ingest.
+    pub ingest_queue_per_sensor: usize,
+    /// An event older than this when it reaches the gateway is refused as stale.
+    pub event_max_age_ms: u64,
+    /// An event (or boot epoch) ahead of the gateway's clock by more than this is refused.
+    pub clock_skew_ms: u64,
+    // --- end of gateway ingest ---
 }
 
 impl Topology {

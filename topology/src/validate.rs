@@ -5,6 +5,7 @@
 //! Problems come out in file order, section by section.
 
 mod convert;
+mod limits;
 mod matrix;
 mod network;
 mod security;
@@ -49,6 +50,7 @@ pub(crate) fn validate(
             problems.add(path, "must be greater than 0");
         }
     }
+    limits::check_ingest(&mut problems, &raw.limits);
     if problems.0.is_empty() {
         Ok(convert::convert(raw, zones, threat_intel))
     } else {

@@ -2,7 +2,7 @@
 
 use crate::address::HostIndex;
 use crate::model::{
-    Correlation, Diagnostics, Ecu, Event, Flow, HostConfig, Interface, Method, Response, Service,
+    Correlation, Diagnostics, Limits, Ecu, Event, Flow, HostConfig, Interface, Method, Response, Service,
     SomeIp, Tester, ThreatIntel, Topology, Vehicle, Vsoc, Zone,
 };
 use crate::raw::{RawFlow, RawService, RawTopology};
@@ -76,6 +76,15 @@ pub(super) fn convert(raw: RawTopology, zones: Vec<Zone>, threat_intel: ThreatIn
             ack_timeout_ms: raw.response.ack_timeout_ms,
             max_retries: raw.response.max_retries,
             block_while_moving: raw.response.block_while_moving,
+        },
+        limits: Limits {
+            // --- gateway ingest ---
+            events_per_sensor_per_second: raw.limits.events_per_sensor_per_second,
+            ingest_queue_per_sensor: usize::try_from(raw.limits.ingest_queue_per_sensor)
+                .expect("validated to at most 65536"),
+            event_max_age_ms: raw.limits.event_max_age_ms,
+            clock_skew_ms: raw.limits.clock_skew_ms,
+            // --- end of gateway ingest ---
         },
         hosts: HostIndex::default(),
     };
