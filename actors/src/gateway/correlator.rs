@@ -9,6 +9,7 @@
 pub mod rule;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use ractor::{Actor, ActorRef};
 use tracing::{info, warn};
@@ -19,6 +20,7 @@ use vsiem_schemas::wire;
 use super::escalator::EscalatorMsg;
 use super::ingest::VerifiedEvent;
 use super::responder::{ResponderMsg, Response};
+use crate::front::Front;
 use crate::ActorError;
 use rule::{Lateral, Process, Tracker};
 
@@ -32,6 +34,8 @@ pub struct CorrelatorArgs {
     pub escalator: ActorRef<EscalatorMsg>,
     /// Given later by [`CorrelatorMsg::Responder`]: the responder needs the correlator's address.
     pub responder: Option<ActorRef<ResponderMsg>>,
+    /// The bounded backlog ingest hands events through: each event taken is counted here.
+    pub handoff: Arc<Front>,
 }
 
 pub struct CorrelatorState {
@@ -78,7 +82,10 @@ impl Actor for Correlator {
         state: &mut CorrelatorState,
     ) -> Result<(), ActorError> {
         match msg {
-            CorrelatorMsg::Event(event) => state.event(&event),
+            CorrelatorMsg::Event(event) => {
+                state.event(&event);
+                state.args.handoff.taken();
+            }
             CorrelatorMsg::Responder(responder) => state.args.responder = Some(responder),
             CorrelatorMsg::Signal(snapshot) => {
                 if state.vehicle.len() == VEHICLE_HISTORY {

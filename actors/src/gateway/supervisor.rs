@@ -14,7 +14,7 @@ use zenoh::Session;
 
 use super::correlator::{Correlator, CorrelatorArgs};
 use super::escalator::{Escalator, EscalatorArgs};
-use super::ingest::{Ingest, IngestArgs};
+use super::ingest::{self, Ingest, IngestArgs};
 use super::responder::{Responder, ResponderArgs};
 use super::GatewayConfig;
 use crate::bus::{self, keys};
@@ -76,6 +76,8 @@ impl Actor for Gateway {
             cell.clone(),
         )
         .await?;
+        // Ingest hands events to the correlator through this bounded backlog.
+        let handoff = Front::new(ingest::HANDOFF_CAPACITY);
         // The correlator and the responder need each other's address: the correlator starts
         // first and is told the responder's once that has started.
         let (correlator, _) = Actor::spawn_linked(
@@ -89,6 +91,7 @@ impl Actor for Gateway {
                     .saturating_mul(1_000_000),
                 escalator,
                 responder: None,
+                handoff: Arc::clone(&handoff),
             },
             cell.clone(),
         )
@@ -111,8 +114,9 @@ impl Actor for Gateway {
             Ingest,
             IngestArgs {
                 session: Arc::clone(&session),
-                vin: vin.clone(),
+                topology: Arc::clone(&config.topology),
                 correlator,
+                handoff,
                 uplink: UplinkHandle::new(uplink, front),
             },
             cell,

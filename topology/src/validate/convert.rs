@@ -2,8 +2,8 @@
 
 use crate::address::HostIndex;
 use crate::model::{
-    Correlation, Diagnostics, Limits, Ecu, Event, Flow, HostConfig, Interface, Method, Response, Service,
-    SomeIp, Tester, ThreatIntel, Topology, Vehicle, Vsoc, Zone,
+    Correlation, Diagnostics, Ecu, Event, Flow, HostConfig, Interface, Limits, Method, Response,
+    Service, SomeIp, Tester, ThreatIntel, Topology, Vehicle, Vsoc, Zone,
 };
 use crate::raw::{RawFlow, RawService, RawTopology};
 

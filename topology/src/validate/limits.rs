@@ -17,18 +17,18 @@ pub(super) fn check_ingest(problems: &mut Problems, limits: &RawLimits) {
             limits.ingest_queue_per_sensor,
             1..=65_536,
         ),
-        ("limits.event_max_age_ms", limits.event_max_age_ms, 1..=86_400_000),
+        (
+            "limits.event_max_age_ms",
+            limits.event_max_age_ms,
+            1..=86_400_000,
+        ),
         ("limits.clock_skew_ms", limits.clock_skew_ms, 0..=86_400_000),
     ];
     for (path, value, range) in ranges {
         if !range.contains(&value) {
             problems.add(
                 path,
-                format!(
-                    "{value} is outside {}..={}",
-                    range.start(),
-                    range.end()
-                ),
+                format!("{value} is outside {}..={}", range.start(), range.end()),
             );
         }
     }
