@@ -18,6 +18,7 @@ fn lateral_movement() -> (Stamp<'static>, EventDraft) {
         sensor: "someip",
         seq: 7,
         timestamp_ns: 1_700_000_000_000_000_000,
+        boot_ns: 1_699_999_000_000_000_000,
     };
     let draft = EventDraft {
         event_id: catalog::SOMEIP_UNAUTHORIZED_CLIENT.id,

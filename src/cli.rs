@@ -198,6 +198,33 @@ pub enum SimProgram {
         #[arg(long)]
         fs_root: PathBuf,
     },
+    /// A test double of a sensor agent publishing well-formed events at a chosen rate, as a
+    /// compromised agent flooding the gateway would (prints what it sent as one JSON line).
+    Flood(FloodArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FloodArgs {
+    #[command(flatten)]
+    pub vehicle: VehicleArgs,
+    /// The ECU to speak as (it connects to the gateway in that ECU's zone).
+    #[arg(long)]
+    pub ecu: String,
+    /// The sensor to speak as; need not be one the topology lists for the ECU.
+    #[arg(long)]
+    pub sensor: String,
+    /// Events per second aimed at.
+    #[arg(long, default_value_t = 100_000)]
+    pub rate: u64,
+    /// Stop after this many events.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Stop after this long at the latest.
+    #[arg(long, default_value_t = 5000)]
+    pub duration_ms: u64,
+    /// The catalog name of the event type to send.
+    #[arg(long, default_value = "net.port_scan")]
+    pub event: String,
 }
 
 #[derive(Debug, Args)]

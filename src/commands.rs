@@ -16,9 +16,10 @@ use vsiem_actors::sensor::{SensorAgent, SensorConfig};
 use vsiem_actors::sim::attacker::Attacker;
 use vsiem_actors::{bus, monitor, sim, vsoc};
 use vsiem_rules::{RuleSet, RulesError};
+use vsiem_schemas::catalog;
 use vsiem_topology::{AddressMode, Topology, TopologyError};
 
-use crate::cli::{Command, SimProgram, VehicleArgs};
+use crate::cli::{Command, FloodArgs, SimProgram, VehicleArgs};
 
 pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
@@ -94,6 +95,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 }
                 Ok(ExitCode::SUCCESS)
             }
+            SimProgram::Flood(args) => flood(args).await,
         },
         Command::Attack(args) => {
             let vehicle = Vehicle::new(&args.vehicle)?;
@@ -115,6 +117,35 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn flood(args: FloodArgs) -> anyhow::Result<ExitCode> {
+    let vehicle = Vehicle::new(&args.vehicle)?;
+    let kind = catalog::by_name(&args.event)
+        .with_context(|| format!("{} is not an event type of the catalog", args.event))?;
+    let session = bus::open(&bus::Role::Client {
+        connect: vec![vehicle.gateway_endpoint(&args.ecu)?],
+    })
+    .await
+    .map_err(|e| anyhow!(e))?;
+    let plan = sim::flood::Flood {
+        vin: vehicle.topology.vin().to_owned(),
+        ecu: args.ecu,
+        sensor: args.sensor,
+        kind,
+        rate: args.rate,
+        count: args.count,
+        duration: Duration::from_millis(args.duration_ms),
+    };
+    let session = Arc::new(session);
+    let published = tokio::select! {
+        result = sim::flood::run(Arc::clone(&session), &plan) => result.map_err(|e| anyhow!(e))?,
+        () = shutdown() => return Ok(ExitCode::SUCCESS),
+    };
+    // Closing flushes what is still in the session's queues before the process exits.
+    session.close().await.map_err(|e| anyhow!(e))?;
+    println!("{}", serde_json::to_string(&published)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Checks a topology and, given one, a rule directory against it; prints every problem.

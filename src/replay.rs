@@ -45,6 +45,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         ecu: args.ecu,
         json: args.json,
         seq: 0,
+        boot_ns: vsiem_schemas::now_ns(),
         fbb: FlatBufferBuilder::new(),
         summary: Summary {
             kind: "summary",
@@ -85,6 +86,8 @@ struct Replay {
     ecu: String,
     json: bool,
     seq: u64,
+    /// The epoch of `seq`, as a sensor's uplink stamps it.
+    boot_ns: u64,
     fbb: FlatBufferBuilder<'static>,
     summary: Summary,
 }
@@ -115,6 +118,7 @@ impl Replay {
             sensor: SENSOR,
             seq: self.seq,
             timestamp_ns: draft.timestamp_ns,
+            boot_ns: self.boot_ns,
         };
         let bytes = encode::event(&mut self.fbb, &stamp, &draft);
         let event = read::event(bytes).expect("an event just encoded verifies");

@@ -43,6 +43,17 @@ impl Front {
         self.capacity
     }
 
+    /// Messages sent through the front and not yet taken.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// How many more messages fit now. A single sender that sends at most this many loses none:
+    /// that is how ingest hands events to the correlator without dropping or queuing unboundedly.
+    pub fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.pending())
+    }
+
     /// Drops in all.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -92,7 +103,9 @@ mod tests {
             ),
             (3, 3, 0)
         );
+        assert_eq!((front.pending(), front.room()), (2, 0));
         front.taken();
+        assert_eq!(front.room(), 1);
         front.send(&sink, ());
         assert_eq!(front.dropped(), 3, "room was made for one");
         sink.stop(None);

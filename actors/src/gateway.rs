@@ -20,6 +20,9 @@ pub use supervisor::Gateway;
 /// The gateway's own name where it reports as a sensor (events it raises itself).
 pub const ECU: &str = "gateway";
 
+/// The sensors under which the gateway reports events it raises itself.
+pub const SENSORS: [&str; 2] = [ingest::SENSOR, rule_watch::SENSOR];
+
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
     pub topology: Arc<Topology>,

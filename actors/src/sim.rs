@@ -1,10 +1,12 @@
 //! The simulated vehicle that the demo and tests run and attack: the body controller's
-//! services, the chassis' drive, the IVI's vulnerable media service, and the attacker.
+//! services, the chassis' drive, the IVI's vulnerable media service, the attacker, and a
+//! publisher that floods the gateway as a compromised sensor agent would.
 //! These are stand-ins for the car's own software, not part of the SIEM.
 
 pub mod attacker;
 pub mod body;
 pub mod chassis;
+pub mod flood;
 pub mod ivi_media;
 
 /// Names this process as the kernel reports it (`comm`), as the real ECU program would be

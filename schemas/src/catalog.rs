@@ -105,6 +105,12 @@ catalog! {
         "Events of a sensor are missing between two sequence numbers the gateway received.";
     SENSOR_SEQUENCE_REPLAY = 0x8054, "sensor.sequence_replay", High, Health,
         "An event arrived with a sequence number the gateway had already seen.";
+    SENSOR_RATE_LIMITED = 0x8055, "sensor.rate_limited", Medium, Health,
+        "A sensor sent more events per second than the topology's limit; the gateway dropped the excess.";
+    SENSOR_EVENT_STALE = 0x8056, "sensor.event_stale", High, Health,
+        "An event older than the topology's maximum age, or ahead of the gateway's clock beyond the skew bound.";
+    SENSOR_UNKNOWN_SOURCE = 0x8057, "sensor.unknown_source", High, Health,
+        "Events on the key of an ECU or sensor that the topology does not declare; dropped on arrival.";
     GATEWAY_RULES_REJECTED = 0x8070, "gateway.rules_rejected", Medium, Health,
         "A changed rule set was invalid and rejected; the previous set stays in force.";
     GATEWAY_RULES_RELOADED = 0x8071, "gateway.rules_reloaded", Info, Health,

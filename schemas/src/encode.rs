@@ -15,6 +15,9 @@ pub struct Stamp<'a> {
     pub sensor: &'a str,
     pub seq: u64,
     pub timestamp_ns: u64,
+    /// The sender's epoch: when its sequence numbers started at 1 (its uplink's start, ns since
+    /// the Unix epoch). A later epoch tells the gateway the sender restarted, not replayed.
+    pub boot_ns: u64,
 }
 
 /// A detection before the uplink stamps it with a sequence number.
@@ -243,6 +246,7 @@ pub fn event<'b>(
             context_type,
             context,
             evidence,
+            boot_ns: stamp.boot_ns,
         },
     );
     fbb.finish_minimal(root);
@@ -570,6 +574,7 @@ pub(crate) mod tests {
             sensor: "someip",
             seq: 7,
             timestamp_ns: 1_700_000_000_000_000_000,
+            boot_ns: 1_699_999_000_000_000_000,
         };
         let draft = EventDraft {
             event_id: 0x8010,
@@ -600,6 +605,7 @@ pub(crate) mod tests {
         assert_eq!(view.vin(), "5VS1M00REF0000001");
         assert_eq!(view.ecu(), "body-dc");
         assert_eq!(view.seq(), 7);
+        assert_eq!(view.boot_ns(), 1_699_999_000_000_000_000);
         assert_eq!(view.event_id(), 0x8010);
         assert_eq!(view.origin(), Some("ivi"));
         let call = view.context_as_someip_call().expect("someip context");

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset of these helpers.
 
+pub mod bus;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;

@@ -23,6 +23,7 @@ pub struct Topology {
     pub diagnostics: Diagnostics,
     pub threat_intel: ThreatIntel,
     pub response: Response,
+    pub limits: Limits,
     /// Every host by address, built once: sensors look an address up for each packet.
     #[serde(skip)]
     pub(crate) hosts: crate::address::HostIndex,
@@ -303,6 +304,22 @@ pub enum ResponseAction {
     BlockSomeipClient,
     /// Cut the origin off every network but the backbone.
     Isolate,
+}
+
+/// Bounds on untrusted input (`[limits]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    // --- gateway ingest ---
+    /// Events per second the gateway takes from one (ECU, sensor), in bursts of up to as many
+    /// at once; the excess is dropped, counted and reported.
+    pub events_per_sensor_per_second: u64,
+    /// Events of one (ECU, sensor) that may wait for the gateway's ingest.
+    pub ingest_queue_per_sensor: usize,
+    /// An event older than this when it reaches the gateway is refused as stale.
+    pub event_max_age_ms: u64,
+    /// An event (or boot epoch) ahead of the gateway's clock by more than this is refused.
+    pub clock_skew_ms: u64,
+    // --- end of gateway ingest ---
 }
 
 impl Topology {

@@ -26,6 +26,8 @@ pub(crate) struct RawTopology {
     pub diagnostics: RawDiagnostics,
     pub threat_intel: RawThreatIntel,
     pub response: RawResponse,
+    #[serde(default)]
+    pub limits: RawLimits,
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,4 +188,30 @@ pub(crate) struct RawResponse {
 pub(crate) struct RawResponsePolicy {
     pub rules: Vec<String>,
     pub actions: Vec<ResponseAction>,
+}
+
+/// `[limits]`: bounds on untrusted input. Every field has a default (documented in
+/// reference.toml), so the section and each of its fields may be left out.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawLimits {
+    // --- gateway ingest: per-sensor rate, queue and replay window ---
+    pub events_per_sensor_per_second: u64,
+    pub ingest_queue_per_sensor: u64,
+    pub event_max_age_ms: u64,
+    pub clock_skew_ms: u64,
+    // --- end of gateway ingest ---
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            // --- gateway ingest ---
+            events_per_sensor_per_second: 1000,
+            ingest_queue_per_sensor: 1024,
+            event_max_age_ms: 30_000,
+            clock_skew_ms: 1000,
+            // --- end of gateway ingest ---
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! Problems come out in file order, section by section.
 
 mod convert;
+mod limits;
 mod matrix;
 mod network;
 mod security;
@@ -58,6 +59,7 @@ pub(crate) fn validate(
             format!("{a:?}")
         });
     }
+    limits::check_ingest(&mut problems, &raw.limits);
     if problems.0.is_empty() {
         Ok(convert::convert(raw, zones, threat_intel))
     } else {

@@ -64,6 +64,7 @@ fn encoded(e: &Ev) -> Vec<u8> {
         sensor: "s",
         seq: e.seq,
         timestamp_ns: e.t,
+        boot_ns: 1,
     };
     let draft = EventDraft {
         event_id: e.kind.id,

@@ -8,6 +8,7 @@
 //! `vsiem/<vin>/ack/<ecu>`             the enforcer's answers (BlockAck)
 //! `vsiem/<vin>/incident`              incidents raised by the gateway (Incident)
 //! `vsiem/<vin>/escalation`            the V-SOC's receipts, as the gateway got them (IncidentAck)
+//! `vsiem/<vin>/metrics/<process>`     queryable: a process's counters as JSON (`gateway`)
 //! `vsoc/incident/<vin>`               the V-SOC's queryable taking escalations (Incident)
 
 pub const ROOT: &str = "vsiem";
@@ -58,6 +59,11 @@ pub fn incident(vin: &str) -> String {
 
 pub fn escalation(vin: &str) -> String {
     format!("{ROOT}/{vin}/escalation")
+}
+
+/// The queryable answering `process`'s counters as JSON (`gateway`: ingest's).
+pub fn metrics(vin: &str, process: &str) -> String {
+    format!("{ROOT}/{vin}/metrics/{process}")
 }
 
 /// Everything of one vehicle, for monitors.

@@ -21,6 +21,7 @@ use vsiem_schemas::now_ns;
 use super::escalator::EscalatorMsg;
 use super::ingest::VerifiedEvent;
 use super::responder::{ResponderMsg, Response};
+use crate::front::Front;
 use crate::ActorError;
 use incidents::{Book, Change};
 use vehicle::VehicleHistory;
@@ -40,6 +41,8 @@ pub struct CorrelatorArgs {
     pub escalator: ActorRef<EscalatorMsg>,
     /// Given later by [`CorrelatorMsg::Responder`]: the responder needs the correlator's address.
     pub responder: Option<ActorRef<ResponderMsg>>,
+    /// The bounded backlog ingest hands events through: each event taken is counted here.
+    pub handoff: Arc<Front>,
 }
 
 pub struct CorrelatorState {
@@ -89,7 +92,10 @@ impl Actor for Correlator {
         state: &mut CorrelatorState,
     ) -> Result<(), ActorError> {
         match msg {
-            CorrelatorMsg::Event(event) => state.event(&event),
+            CorrelatorMsg::Event(event) => {
+                state.event(&event);
+                state.args.handoff.taken();
+            }
             CorrelatorMsg::Responder(responder) => state.args.responder = Some(responder),
             CorrelatorMsg::Signal(snapshot) => state.vehicle.push(snapshot),
             CorrelatorMsg::Actions {

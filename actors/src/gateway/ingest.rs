@@ -1,32 +1,59 @@
-//! Ingest: every security event from the backbone is verified in place, checked against the key
-//! it came on, deduplicated by (ECU, sensor, sequence number) and passed on to the correlator
-//! without being decoded. Sensor liveliness and vehicle signals arrive here too.
+//! Ingest: every security event from the backbone is queued per sensor, served round-robin,
+//! verified in place, checked against the key it came on and against replays (boot epoch,
+//! sequence number, timestamp), and handed to the correlator without being decoded. Sensor
+//! liveliness and vehicle signals arrive here too, and ingest answers the gateway's metrics.
 //!
-//! The Zenoh callbacks feed the actor through a bounded front: past [`QUEUE_CAPACITY`] waiting
-//! events, new ones are dropped and counted, and the count is reported as an event.
+//! Overload: the Zenoh callback only maps the key to its sensor's lane of a [`FairQueue`] (keys
+//! of no ECU or sensor of the topology are counted and dropped there) and wakes the actor. Each
+//! lane is bounded and rate-limited by the topology's `[limits]`, so a flooding sensor loses its
+//! own excess, counted and reported per sensor, while every other sensor keeps its room and gets
+//! its turn every round. The actor hands events to the correlator only while the correlator's
+//! backlog is under [`HANDOFF_CAPACITY`] (a [`Front`] the correlator counts down), so no queue
+//! between the network and the rules is unbounded.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+pub mod fair;
+pub mod metrics;
+pub mod rate;
+pub mod sequence;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use flatbuffers::InvalidFlatbuffer;
 use ractor::{Actor, ActorRef};
 use tracing::{debug, info, warn};
 use vsiem_schemas::encode::{SensorHealthDraft, VehicleSnapshot};
-use vsiem_schemas::{catalog, read, wire};
+use vsiem_schemas::{catalog, now_ns, read, wire};
+use vsiem_topology::Topology;
 use zenoh::bytes::ZBytes;
 use zenoh::pubsub::Subscriber;
+use zenoh::query::{Query, Queryable};
 use zenoh::sample::SampleKind;
 use zenoh::Session;
 
 use super::correlator::CorrelatorMsg;
 use crate::bus::keys;
 use crate::front::Front;
+use crate::sensor::agent::AGENT;
 use crate::sensor::uplink::{self, UplinkHandle};
 use crate::ActorError;
+use fair::{Entry, FairQueue, LaneStats, RoundRobin};
+use metrics::{Decisions, Latencies, Metrics, SensorMetrics};
+use sequence::{Claim, TimeWindow, Track, Verdict};
 
-pub const QUEUE_CAPACITY: usize = 65_536;
 pub const SENSOR: &str = "ingest";
+/// Events handed to the correlator and not yet taken by it, at most.
+pub const HANDOFF_CAPACITY: usize = 1024;
+/// Events of one sensor served per turn of the round-robin.
+const QUANTUM: usize = 32;
+/// Events served per `Serve` message, so that reports, liveliness and queries are not starved.
+const SERVE_BUDGET: usize = 256;
+/// How soon to look again when the correlator's backlog is full.
+const HANDOFF_RETRY: Duration = Duration::from_millis(1);
+/// Metrics queries that may wait for the actor before new ones are dropped.
+const QUERY_CAPACITY: usize = 16;
 const REPORT_PERIOD: Duration = Duration::from_secs(1);
 
 /// A security event whose buffer has been verified: it can be read in place any number of times
@@ -52,36 +79,135 @@ pub struct Ingest;
 
 pub struct IngestArgs {
     pub session: Arc<Session>,
-    pub vin: String,
+    pub topology: Arc<Topology>,
     pub correlator: ActorRef<CorrelatorMsg>,
+    /// The correlator's backlog: ingest sends through it, the correlator counts each event taken.
+    pub handoff: Arc<Front>,
     pub uplink: UplinkHandle,
 }
 
-/// What ingest counts, for logs, the metrics endpoint and the benches.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Counters {
-    pub received: u64,
-    pub invalid: u64,
-    pub duplicates: u64,
-    pub gaps: u64,
-    pub dropped: u64,
+/// One event as it arrived, before anything is checked.
+struct Arrival {
+    payload: ZBytes,
+    /// Wall clock at arrival: the event's age is judged from here, not from when it is served.
+    arrived_ns: u64,
+}
+
+/// What the Zenoh callbacks share with the actor.
+struct Inbox {
+    queue: FairQueue<Arrival>,
+    /// Each sensor's full event key, to its lane.
+    lanes: HashMap<String, usize>,
+    unknown: AtomicU64,
+    /// The latest key of no sensor, for the report (one string, so the memory is bounded).
+    last_unknown: Mutex<String>,
+    /// A `Serve` message is on its way to the actor.
+    scheduled: AtomicBool,
+}
+
+impl Inbox {
+    /// Queues an event on its sensor's lane; true if it was queued.
+    fn offer(&self, key: &str, payload: ZBytes) -> bool {
+        let Some(&lane) = self.lanes.get(key) else {
+            self.unknown.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut last) = self.last_unknown.try_lock() {
+                last.clear();
+                last.push_str(key);
+            }
+            return false;
+        };
+        let arrival = Arrival {
+            payload,
+            arrived_ns: now_ns(),
+        };
+        self.queue.push(lane, arrival, monotonic_ns()).is_ok()
+    }
+
+    /// Makes sure a `Serve` is on its way; false if the actor is gone.
+    fn wake(&self, actor: &ActorRef<IngestMsg>) -> bool {
+        self.scheduled.swap(true, Ordering::AcqRel) || actor.cast(IngestMsg::Serve).is_ok()
+    }
+}
+
+/// Nanoseconds on a monotonic clock, for rate limits (the wall clock may jump).
+fn monotonic_ns() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    u64::try_from(START.get_or_init(Instant::now).elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// One (ECU, sensor) of the topology, as the actor knows it.
+struct Sensor {
+    ecu: String,
+    sensor: String,
+    /// "ecu/sensor", how reports and metrics name it.
+    name: String,
+    track: Option<Track>,
+    /// Events of this sensor the gateway refused since it last accepted one.
+    refused_since: u64,
+    decisions: Decisions,
+    latencies: Latencies,
+    /// The lane's drop counters as last reported.
+    reported: LaneStats,
+}
+
+/// The sensors that may send events: each sensor of each ECU, each agent's own reports, and
+/// the gateway's own reports (ingest's, the rule watcher's).
+fn sensors_of(topology: &Topology) -> Vec<Sensor> {
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for ecu in &topology.ecus {
+        let kinds = ecu.sensors.iter().map(|k| k.as_str()).chain([AGENT]);
+        pairs.extend(kinds.map(|sensor| (ecu.name.as_str(), sensor)));
+    }
+    pairs.extend(super::SENSORS.map(|sensor| (super::ECU, sensor)));
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs
+        .into_iter()
+        .map(|(ecu, sensor)| Sensor {
+            ecu: ecu.to_owned(),
+            sensor: sensor.to_owned(),
+            name: format!("{ecu}/{sensor}"),
+            track: None,
+            refused_since: 0,
+            decisions: Decisions::default(),
+            latencies: Latencies::default(),
+            reported: LaneStats::default(),
+        })
+        .collect()
+}
+
+/// The per-event work: judging, reporting, handing off.
+struct Desk {
+    vin: String,
+    window: TimeWindow,
+    sensors: Vec<Sensor>,
+    correlator: ActorRef<CorrelatorMsg>,
+    handoff: Arc<Front>,
+    uplink: UplinkHandle,
 }
 
 pub struct IngestState {
-    args: IngestArgs,
-    front: Arc<Front>,
-    /// The last sequence number accepted from each (ECU, sensor).
-    last_seq: HashMap<(String, String), u64>,
-    counters: Counters,
+    desk: Desk,
+    inbox: Arc<Inbox>,
+    round_robin: RoundRobin<Arrival>,
+    rate_per_second: u64,
+    unknown_reported: u64,
+    queries: Arc<Front>,
     _events: Subscriber<()>,
     _signals: Subscriber<()>,
     _alive: Subscriber<()>,
+    _metrics: Queryable<()>,
 }
 
 pub enum IngestMsg {
-    Event { key: String, payload: ZBytes },
-    Alive { key: String, up: bool },
+    /// Serve the lanes (sent by the callbacks when they queue, and by the actor to itself).
+    Serve,
+    Alive {
+        key: String,
+        up: bool,
+    },
     Report,
+    Metrics(Query),
 }
 
 impl Actor for Ingest {
@@ -94,24 +220,38 @@ impl Actor for Ingest {
         myself: ActorRef<Self::Msg>,
         args: IngestArgs,
     ) -> Result<Self::State, ActorError> {
-        let front = Front::new(QUEUE_CAPACITY);
+        let vin = args.topology.vin().to_owned();
+        let limits = &args.topology.limits;
+        let sensors = sensors_of(&args.topology);
+        let rate = limits.events_per_sensor_per_second;
+        let inbox = Arc::new(Inbox {
+            queue: FairQueue::new(sensors.len(), limits.ingest_queue_per_sensor, rate, rate),
+            lanes: sensors
+                .iter()
+                .enumerate()
+                .map(|(lane, s)| (keys::event(&vin, &s.ecu, &s.sensor), lane))
+                .collect(),
+            unknown: AtomicU64::new(0),
+            last_unknown: Mutex::new(String::new()),
+            scheduled: AtomicBool::new(false),
+        });
         let events = {
-            let (me, front) = (myself.clone(), Arc::clone(&front));
+            let (me, inbox) = (myself.clone(), Arc::clone(&inbox));
             args.session
-                .declare_subscriber(keys::all_events(&args.vin))
+                .declare_subscriber(keys::all_events(&vin))
                 .callback(move |sample| {
-                    let msg = IngestMsg::Event {
-                        key: sample.key_expr().to_string(),
-                        payload: sample.payload().clone(),
-                    };
-                    front.send(&me, msg);
+                    if inbox.offer(sample.key_expr().as_str(), sample.payload().clone())
+                        && !inbox.wake(&me)
+                    {
+                        debug!("Ingest gone; event dropped.");
+                    }
                 })
                 .await?
         };
         let signals = {
             let correlator = args.correlator.clone();
             args.session
-                .declare_subscriber(keys::all_signals(&args.vin))
+                .declare_subscriber(keys::all_signals(&vin))
                 .callback(
                     move |sample| match read::signal(&sample.payload().to_bytes()) {
                         Ok(signal) => {
@@ -129,7 +269,7 @@ impl Actor for Ingest {
             let me = myself.clone();
             args.session
                 .liveliness()
-                .declare_subscriber(keys::all_alive(&args.vin))
+                .declare_subscriber(keys::all_alive(&vin))
                 .history(true)
                 .callback(move |sample| {
                     let up = sample.kind() == SampleKind::Put;
@@ -140,110 +280,292 @@ impl Actor for Ingest {
                 })
                 .await?
         };
+        let queries = Front::new(QUERY_CAPACITY);
+        let metrics = {
+            let (me, queries) = (myself.clone(), Arc::clone(&queries));
+            args.session
+                .declare_queryable(keys::metrics(&vin, super::ECU))
+                .callback(move |query| queries.send(&me, IngestMsg::Metrics(query)))
+                .await?
+        };
         myself.send_interval(REPORT_PERIOD, || IngestMsg::Report);
+        let window = TimeWindow {
+            max_age_ns: limits.event_max_age_ms.saturating_mul(1_000_000),
+            max_skew_ns: limits.clock_skew_ms.saturating_mul(1_000_000),
+        };
         Ok(IngestState {
-            args,
-            front,
-            last_seq: HashMap::new(),
-            counters: Counters::default(),
+            desk: Desk {
+                vin,
+                window,
+                sensors,
+                correlator: args.correlator,
+                handoff: args.handoff,
+                uplink: args.uplink,
+            },
+            inbox,
+            round_robin: RoundRobin::new(QUANTUM),
+            rate_per_second: rate,
+            unknown_reported: 0,
+            queries,
             _events: events,
             _signals: signals,
             _alive: alive,
+            _metrics: metrics,
         })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         msg: IngestMsg,
         state: &mut IngestState,
     ) -> Result<(), ActorError> {
         match msg {
-            IngestMsg::Event { key, payload } => {
-                state.front.taken();
-                state.event(&key, payload);
-            }
-            IngestMsg::Alive { key, up } => state.alive(&key, up),
+            IngestMsg::Serve => state.serve(&myself),
+            IngestMsg::Alive { key, up } => state.desk.alive(&key, up),
             IngestMsg::Report => state.report(),
+            IngestMsg::Metrics(query) => {
+                state.queries.taken();
+                state.answer(query).await;
+            }
         }
         Ok(())
     }
 }
 
 impl IngestState {
-    fn event(&mut self, key: &str, payload: ZBytes) {
-        self.counters.received += 1;
-        let event = match VerifiedEvent::verify(payload) {
-            Ok(event) => event,
+    fn serve(&mut self, myself: &ActorRef<IngestMsg>) {
+        // Cleared before serving: a callback that queues from now on sends another `Serve`.
+        self.inbox.scheduled.store(false, Ordering::Release);
+        let budget = self.desk.handoff.room().min(SERVE_BUDGET);
+        let desk = &mut self.desk;
+        self.round_robin
+            .serve(&self.inbox.queue, budget, |lane, entry| {
+                desk.event(lane, entry)
+            });
+        if self.inbox.queue.is_empty() || self.inbox.scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if self.desk.handoff.room() == 0 {
+            myself.send_after(HANDOFF_RETRY, || IngestMsg::Serve);
+        } else {
+            let _ = myself.cast(IngestMsg::Serve);
+        }
+    }
+
+    /// Reports what the lanes and the callback dropped since the last report, per sensor.
+    fn report(&mut self) {
+        let capacity = self.inbox.queue.capacity();
+        for (lane, sensor) in self.desk.sensors.iter_mut().enumerate() {
+            let now = self.inbox.queue.stats(lane);
+            let drops = [
+                (
+                    &catalog::SENSOR_RATE_LIMITED,
+                    now.rate_limited - sensor.reported.rate_limited,
+                    format!("more than {} events/s", self.rate_per_second),
+                ),
+                (
+                    &catalog::SENSOR_QUEUE_OVERFLOW,
+                    now.overflow - sensor.reported.overflow,
+                    format!("ingest queue of {capacity} full"),
+                ),
+            ];
+            for (kind, dropped, reason) in drops {
+                if dropped > 0 {
+                    warn!(sensor = %sensor.name, dropped, %reason, "Events dropped at ingest.");
+                    let report = SensorHealthDraft {
+                        subject: sensor.name.clone(),
+                        reason,
+                        restarts: 0,
+                        dropped,
+                    };
+                    self.desk
+                        .uplink
+                        .report(SENSOR, uplink::health(kind, &sensor.ecu, report));
+                }
+            }
+            sensor.reported = now;
+        }
+        let unknown = self.inbox.unknown.load(Ordering::Relaxed);
+        let new_unknown = unknown - self.unknown_reported;
+        if new_unknown > 0 {
+            self.unknown_reported = unknown;
+            let key = self
+                .inbox
+                .last_unknown
+                .lock()
+                .map(|k| k.clone())
+                .unwrap_or_default();
+            warn!(%key, dropped = new_unknown, "Events on keys of no sensor of the topology.");
+            let origin = match keys::parse(&key) {
+                Some(keys::Kind::Event { ecu, .. }) => ecu.to_owned(),
+                _ => String::new(),
+            };
+            let report = SensorHealthDraft {
+                subject: key,
+                reason: "no such ECU or sensor in the topology".into(),
+                restarts: 0,
+                dropped: new_unknown,
+            };
+            self.desk.uplink.report(
+                SENSOR,
+                uplink::health(&catalog::SENSOR_UNKNOWN_SOURCE, &origin, report),
+            );
+        }
+    }
+
+    fn metrics(&self) -> Metrics {
+        Metrics {
+            unknown_source: self.inbox.unknown.load(Ordering::Relaxed),
+            queue_capacity_per_sensor: self.inbox.queue.capacity(),
+            correlator_backlog: self.desk.handoff.pending(),
+            correlator_backlog_capacity: self.desk.handoff.capacity(),
+            sensors: self
+                .desk
+                .sensors
+                .iter()
+                .enumerate()
+                .map(|(lane, s)| {
+                    let lane = self.inbox.queue.stats(lane);
+                    (
+                        s.name.clone(),
+                        SensorMetrics::new(lane, s.decisions, &s.latencies),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    async fn answer(&self, query: Query) {
+        let json = match serde_json::to_vec(&self.metrics()) {
+            Ok(json) => json,
             Err(e) => {
-                self.counters.invalid += 1;
-                warn!(key, error = %e, "Invalid security event dropped.");
+                warn!(error = %e, "Metrics do not serialize.");
                 return;
             }
         };
-        let Some(keys::Kind::Event { ecu, sensor }) = keys::parse(key) else {
-            self.counters.invalid += 1;
-            warn!(key, "Security event on a key vsiem does not use.");
-            return;
-        };
-        let vin = &self.args.vin;
-        let verdict = event.with(|e| {
-            if e.vin() != vin || e.ecu() != ecu || e.sensor() != sensor {
-                return Err(format!("claims {}/{}/{}", e.vin(), e.ecu(), e.sensor()));
-            }
-            Ok(e.seq())
-        });
-        let seq = match verdict {
-            Ok(seq) => seq,
-            Err(claim) => {
-                self.counters.invalid += 1;
-                warn!(key, %claim, "Security event does not match its key; dropped.");
+        if let Err(e) = query.reply(query.key_expr().clone(), json).await {
+            warn!(error = %e, "Metrics query not answered.");
+        }
+    }
+}
+
+impl Desk {
+    fn event(&mut self, lane: usize, entry: Entry<Arrival>) {
+        fail::fail_point!("ingest.event");
+        let Entry {
+            item: Arrival {
+                payload,
+                arrived_ns,
+            },
+            dropped_before,
+        } = entry;
+        let sensor = &mut self.sensors[lane];
+        sensor.refused_since += dropped_before;
+        let claim = VerifiedEvent::verify(payload)
+            .map_err(|e| e.to_string())
+            .and_then(|event| {
+                let claim = event.with(|e| {
+                    if e.vin() != self.vin || e.ecu() != sensor.ecu || e.sensor() != sensor.sensor {
+                        return Err(format!("claims {}/{}/{}", e.vin(), e.ecu(), e.sensor()));
+                    }
+                    Ok(Claim {
+                        boot_ns: e.boot_ns(),
+                        seq: e.seq(),
+                        timestamp_ns: e.timestamp_ns(),
+                    })
+                })?;
+                Ok((event, claim))
+            });
+        let (event, claim) = match claim {
+            Ok(pair) => pair,
+            Err(why) => {
+                sensor.decisions.invalid += 1;
+                sensor.refused_since += 1;
+                warn!(sensor = %sensor.name, %why, "Invalid security event dropped.");
                 return;
             }
         };
-        let last = self
-            .last_seq
-            .entry((ecu.to_owned(), sensor.to_owned()))
-            .or_insert(0);
-        if seq <= *last {
-            self.counters.duplicates += 1;
-            warn!(
-                ecu,
-                sensor,
-                seq,
-                last = *last,
-                "Event sequence number seen before."
-            );
-            let report = SensorHealthDraft {
-                subject: format!("{ecu}/{sensor}"),
-                reason: format!("sequence number {seq} after {last}"),
-                restarts: 0,
-                dropped: 0,
-            };
-            self.args.uplink.report(
-                SENSOR,
-                uplink::health(&catalog::SENSOR_SEQUENCE_REPLAY, ecu, report),
-            );
-            return;
+        let verdict = sequence::judge(
+            &mut sensor.track,
+            claim,
+            arrived_ns,
+            sensor.refused_since,
+            self.window,
+        );
+        if verdict.may_fill_a_gap() {
+            sensor.refused_since += 1;
         }
-        if seq > *last + 1 {
-            self.counters.gaps += 1;
-            let missing = seq - *last - 1;
-            warn!(ecu, sensor, seq, missing, "Event sequence gap.");
-            let report = SensorHealthDraft {
-                subject: format!("{ecu}/{sensor}"),
-                reason: format!("sequence numbers {} to {} missing", *last + 1, seq - 1),
-                restarts: 0,
-                dropped: missing,
-            };
-            self.args.uplink.report(
-                SENSOR,
-                uplink::health(&catalog::SENSOR_SEQUENCE_GAP, ecu, report),
-            );
-        }
-        *last = seq;
-        debug!(ecu, sensor, seq, "Event accepted.");
-        let _ = self.args.correlator.cast(CorrelatorMsg::Event(event));
+        let seq = claim.seq;
+        let (kind, reason, dropped) = match verdict {
+            Verdict::Accept { gap, restarted } => {
+                sensor.refused_since = 0;
+                sensor.decisions.accepted += 1;
+                if restarted {
+                    sensor.decisions.restarts += 1;
+                    info!(sensor = %sensor.name, boot_ns = claim.boot_ns, "Sensor restarted: new epoch.");
+                }
+                let latency = now_ns().saturating_sub(claim.timestamp_ns);
+                sensor.latencies.record(latency);
+                debug!(sensor = %sensor.name, seq, "Event accepted.");
+                self.handoff
+                    .send(&self.correlator, CorrelatorMsg::Event(event));
+                let Some(gap) = gap else {
+                    return;
+                };
+                sensor.decisions.gaps += 1;
+                sensor.decisions.lost += gap.lost;
+                warn!(sensor = %sensor.name, seq, lost = gap.lost, "Event sequence gap.");
+                let reason = format!(
+                    "{} of sequence numbers {} to {} missing",
+                    gap.lost, gap.first, gap.last
+                );
+                (&catalog::SENSOR_SEQUENCE_GAP, reason, gap.lost)
+            }
+            Verdict::Duplicate { last_seq } => {
+                sensor.decisions.duplicates += 1;
+                warn!(sensor = %sensor.name, seq, last_seq, "Event sequence number seen before.");
+                let reason = format!("sequence number {seq} after {last_seq}");
+                (&catalog::SENSOR_SEQUENCE_REPLAY, reason, 0)
+            }
+            Verdict::OldEpoch { current_boot_ns } => {
+                sensor.decisions.replays += 1;
+                warn!(sensor = %sensor.name, seq, boot_ns = claim.boot_ns, current_boot_ns, "Event of an earlier run replayed.");
+                let reason = format!(
+                    "sequence number {seq} of an earlier run (epoch {} before {current_boot_ns})",
+                    claim.boot_ns
+                );
+                (&catalog::SENSOR_SEQUENCE_REPLAY, reason, 0)
+            }
+            Verdict::Stale { age_ns } => {
+                sensor.decisions.stale += 1;
+                warn!(sensor = %sensor.name, seq, age_ns, "Stale event dropped.");
+                let reason = format!(
+                    "sequence number {seq} is {} ms old, beyond the {} ms limit",
+                    age_ns / 1_000_000,
+                    self.window.max_age_ns / 1_000_000
+                );
+                (&catalog::SENSOR_EVENT_STALE, reason, 1)
+            }
+            Verdict::Future { ahead_ns } => {
+                sensor.decisions.future += 1;
+                warn!(sensor = %sensor.name, seq, ahead_ns, "Event from the future dropped.");
+                let reason = format!(
+                    "sequence number {seq} is {} ms ahead of the gateway's clock, beyond the {} ms skew bound",
+                    ahead_ns / 1_000_000,
+                    self.window.max_skew_ns / 1_000_000
+                );
+                (&catalog::SENSOR_EVENT_STALE, reason, 1)
+            }
+        };
+        let report = SensorHealthDraft {
+            subject: sensor.name.clone(),
+            reason,
+            restarts: 0,
+            dropped,
+        };
+        self.uplink
+            .report(SENSOR, uplink::health(kind, &sensor.ecu, report));
     }
 
     fn alive(&mut self, key: &str, up: bool) {
@@ -251,9 +573,9 @@ impl IngestState {
             return;
         };
         if up {
+            // Sequences are not reset here: a restarted agent says so with a later boot epoch,
+            // and resetting on a token would let a replay through right after a reconnect.
             info!(ecu, "Sensor agent up.");
-            // A new token is a new agent: its sequences start again.
-            self.last_seq.retain(|(e, _), _| e != ecu);
         } else {
             warn!(ecu, "Sensor agent silent.");
             let report = SensorHealthDraft {
@@ -262,27 +584,40 @@ impl IngestState {
                 restarts: 0,
                 dropped: 0,
             };
-            self.args
-                .uplink
+            self.uplink
                 .report(SENSOR, uplink::health(&catalog::SENSOR_SILENT, ecu, report));
         }
     }
+}
 
-    fn report(&mut self) {
-        self.counters.dropped = self.front.dropped();
-        let new_drops = self.front.unreported_drops();
-        if new_drops > 0 {
-            let report = SensorHealthDraft {
-                subject: "gateway/ingest".into(),
-                reason: format!("ingest queue of {QUEUE_CAPACITY} full"),
-                restarts: 0,
-                dropped: new_drops,
-            };
-            self.args.uplink.report(
-                SENSOR,
-                uplink::health(&catalog::SENSOR_QUEUE_OVERFLOW, super::ECU, report),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sensor_of_the_reference_gets_one_lane() {
+        let topology = Topology::reference();
+        let names: Vec<String> = sensors_of(&topology).into_iter().map(|s| s.name).collect();
+        for want in [
+            "ivi/files",
+            "ivi/processes",
+            "ivi/agent",
+            "body-dc/someip",
+            "gateway/net",
+            "gateway/ingest",
+            "chassis-dc/signals",
+        ] {
+            assert!(
+                names.iter().any(|n| n == want),
+                "{want} missing from {names:?}"
             );
         }
-        debug!(counters = ?self.counters, "Ingest counters.");
+        assert!(
+            !names.iter().any(|n| n == "ivi/net"),
+            "ivi has no net sensor"
+        );
+        let mut unique = names.clone();
+        unique.dedup();
+        assert_eq!(unique, names, "sorted and unique");
     }
 }

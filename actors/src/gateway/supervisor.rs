@@ -16,7 +16,7 @@ use zenoh::Session;
 
 use super::correlator::{Correlator, CorrelatorArgs};
 use super::escalator::{Escalator, EscalatorArgs};
-use super::ingest::{Ingest, IngestArgs};
+use super::ingest::{self, Ingest, IngestArgs};
 use super::responder::{Responder, ResponderArgs};
 use super::rule_watch::{RuleWatch, RuleWatchArgs};
 use super::GatewayConfig;
@@ -62,7 +62,7 @@ impl Actor for Gateway {
                 session: Arc::clone(&session),
                 vin: vin.clone(),
                 ecu: super::ECU.to_owned(),
-                sensors: vec![super::ingest::SENSOR, super::rule_watch::SENSOR],
+                sensors: super::SENSORS.to_vec(),
                 front: Arc::clone(&front),
             },
             cell.clone(),
@@ -79,6 +79,8 @@ impl Actor for Gateway {
             cell.clone(),
         )
         .await?;
+        // Ingest hands events to the correlator through this bounded backlog.
+        let handoff = Front::new(ingest::HANDOFF_CAPACITY);
         // The correlator and the responder need each other's address: the correlator starts
         // first and is told the responder's once that has started.
         let (correlator, _) = Actor::spawn_linked(
@@ -89,6 +91,7 @@ impl Actor for Gateway {
                 close_after: Duration::from_millis(config.topology.response.close_after_ms),
                 escalator,
                 responder: None,
+                handoff: Arc::clone(&handoff),
             },
             cell.clone(),
         )
@@ -126,8 +129,9 @@ impl Actor for Gateway {
             Ingest,
             IngestArgs {
                 session: Arc::clone(&session),
-                vin: vin.clone(),
+                topology: Arc::clone(&config.topology),
                 correlator,
+                handoff,
                 uplink,
             },
             cell,

@@ -44,6 +44,8 @@ pub struct UplinkState {
     fbb: FlatBufferBuilder<'static>,
     /// The next sequence number of each sensor.
     sequences: HashMap<&'static str, u64>,
+    /// The epoch of `sequences`, stamped on every event: a restarted uplink has a later one.
+    boot_ns: u64,
     started: Instant,
     sent: u64,
 }
@@ -117,6 +119,7 @@ impl Actor for Uplink {
             publishers,
             fbb: FlatBufferBuilder::new(),
             sequences: HashMap::new(),
+            boot_ns: now_ns(),
             started: Instant::now(),
             sent: 0,
         })
@@ -154,6 +157,7 @@ impl UplinkState {
             sensor,
             seq,
             timestamp_ns: draft.timestamp_ns,
+            boot_ns: self.boot_ns,
         };
         let bytes = encode::event(&mut self.fbb, &stamp, draft);
         let key = keys::event(&self.args.vin, &self.args.ecu, sensor);

@@ -1982,6 +1982,7 @@ impl<'a> SecurityEvent<'a> {
   pub const VT_CONTEXT_TYPE: ::flatbuffers::VOffsetT = 22;
   pub const VT_CONTEXT: ::flatbuffers::VOffsetT = 24;
   pub const VT_EVIDENCE: ::flatbuffers::VOffsetT = 26;
+  pub const VT_BOOT_NS: ::flatbuffers::VOffsetT = 28;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -1993,6 +1994,7 @@ impl<'a> SecurityEvent<'a> {
     args: &'args SecurityEventArgs<'args>
   ) -> ::flatbuffers::WIPOffset<SecurityEvent<'bldr>> {
     let mut builder = SecurityEventBuilder::new(_fbb);
+    builder.add_boot_ns(args.boot_ns);
     builder.add_timestamp_ns(args.timestamp_ns);
     builder.add_seq(args.seq);
     if let Some(x) = args.evidence { builder.add_evidence(x); }
@@ -2092,6 +2094,13 @@ impl<'a> SecurityEvent<'a> {
     // Created from valid Table for this object
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(SecurityEvent::VT_EVIDENCE, None)}
+  }
+  #[inline]
+  pub fn boot_ns(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(SecurityEvent::VT_BOOT_NS, Some(0)).unwrap()}
   }
   #[inline]
   #[allow(non_snake_case)]
@@ -2228,6 +2237,7 @@ impl ::flatbuffers::Verifiable for SecurityEvent<'_> {
         }
      })?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("evidence", Self::VT_EVIDENCE, false)?
+     .visit_field::<u64>("boot_ns", Self::VT_BOOT_NS, false)?
      .finish();
     Ok(())
   }
@@ -2245,6 +2255,7 @@ pub struct SecurityEventArgs<'a> {
     pub context_type: Context,
     pub context: Option<::flatbuffers::WIPOffset<::flatbuffers::UnionWIPOffset>>,
     pub evidence: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub boot_ns: u64,
 }
 impl<'a> Default for SecurityEventArgs<'a> {
   #[inline]
@@ -2262,6 +2273,7 @@ impl<'a> Default for SecurityEventArgs<'a> {
       context_type: Context::NONE,
       context: None,
       evidence: None,
+      boot_ns: 0,
     }
   }
 }
@@ -2318,6 +2330,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SecurityEventBuilder<'a, 'b, 
   #[inline]
   pub fn add_evidence(&mut self, evidence: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SecurityEvent::VT_EVIDENCE, evidence);
+  }
+  #[inline]
+  pub fn add_boot_ns(&mut self, boot_ns: u64) {
+    self.fbb_.push_slot::<u64>(SecurityEvent::VT_BOOT_NS, boot_ns, 0);
   }
   #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> SecurityEventBuilder<'a, 'b, A> {
@@ -2406,6 +2422,7 @@ impl ::core::fmt::Debug for SecurityEvent<'_> {
         },
       };
       ds.field("evidence", &self.evidence());
+      ds.field("boot_ns", &self.boot_ns());
       ds.finish()
   }
 }

@@ -2,7 +2,7 @@
 
 use crate::address::HostIndex;
 use crate::model::{
-    Diagnostics, Ecu, Event, Flow, HostConfig, Interface, Method, Response, ResponsePolicy,
+    Diagnostics, Ecu, Event, Flow, HostConfig, Interface, Limits, Method, Response, ResponsePolicy,
     Service, SomeIp, Tester, ThreatIntel, Topology, Vehicle, Vsoc, Zone,
 };
 use crate::raw::{RawFlow, RawService, RawTopology};
@@ -83,6 +83,15 @@ pub(super) fn convert(raw: RawTopology, zones: Vec<Zone>, threat_intel: ThreatIn
                     actions: p.actions,
                 })
                 .collect(),
+        },
+        limits: Limits {
+            // --- gateway ingest ---
+            events_per_sensor_per_second: raw.limits.events_per_sensor_per_second,
+            ingest_queue_per_sensor: usize::try_from(raw.limits.ingest_queue_per_sensor)
+                .expect("validated to at most 65536"),
+            event_max_age_ms: raw.limits.event_max_age_ms,
+            clock_skew_ms: raw.limits.clock_skew_ms,
+            // --- end of gateway ingest ---
         },
         hosts: HostIndex::default(),
     };

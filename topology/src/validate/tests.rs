@@ -183,7 +183,7 @@ fn every_problem_is_reported_with_its_path() {
 fn invalid_displays_one_problem_per_line() {
     let error = Topology::from_toml(BROKEN, &|_| Ok(BROKEN_INTEL.to_owned())).unwrap_err();
     let text = error.to_string();
-    assert_eq!(text.lines().count(), 22, "{text}");
+    assert_eq!(text.lines().count(), 24, "{text}");
     assert!(
         text.starts_with("vehicle.vin: \"5VS1M00REF000000I\" is not a VIN"),
         "{text}"
@@ -231,6 +231,9 @@ const SINGLE_FAULTS: &[(&str, &str, &str, &str)] = &[
     ("\"maps.vendor.example\",", "\"maps..example\",", "threat_intel.benign_domains[0]", "not a domain name"),
     ("order_ttl_ms = 300000", "order_ttl_ms = 0", "response.order_ttl_ms", "greater than 0"),
     ("ack_timeout_ms = 500", "ack_timeout_ms = 0", "response.ack_timeout_ms", "greater than 0"),
+    ("events_per_sensor_per_second = 1000", "events_per_sensor_per_second = 0", "limits.events_per_sensor_per_second", "outside 1..="),
+    ("ingest_queue_per_sensor = 1024", "ingest_queue_per_sensor = 100000", "limits.ingest_queue_per_sensor", "outside 1..=65536"),
+    ("event_max_age_ms = 30000", "event_max_age_ms = 0", "limits.event_max_age_ms", "outside 1..="),
 ];
 
 #[test]

@@ -1,0 +1,265 @@
+//! Replay protection, free of actors and wire types: judges each event of a sensor by its boot
+//! epoch, sequence number and timestamp against what the gateway accepted from that sensor.
+//!
+//! An agent stamps every event with the time its uplink started (`boot_ns`, its epoch) and a
+//! sequence number counted from 1 within that epoch. So:
+//! - a later epoch is a restarted agent: its sequence starts again, and that is not a replay;
+//! - an earlier epoch, or a sequence number at or below the last one of the current epoch, is an
+//!   event seen before: a replay (or a duplicate, which the gateway cannot tell apart);
+//! - a timestamp older than the maximum age, or ahead of the gateway's clock by more than the
+//!   skew bound, is refused: this bounds replays across a gateway restart, when the gateway has
+//!   forgotten every epoch, to events younger than the maximum age.
+//!
+//! Only accepted events move a sensor's track. A jump in sequence numbers is a gap, less the
+//! events the gateway refused itself in between (full queue, rate limit, bad timestamp, invalid).
+
+/// What the gateway last accepted from one sensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Track {
+    pub boot_ns: u64,
+    pub last_seq: u64,
+}
+
+/// What an event claims about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub boot_ns: u64,
+    pub seq: u64,
+    pub timestamp_ns: u64,
+}
+
+/// The accepted age of an event at its arrival, both ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindow {
+    pub max_age_ns: u64,
+    pub max_skew_ns: u64,
+}
+
+/// Sequence numbers missing before an accepted event that the gateway did not drop itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    pub first: u64,
+    pub last: u64,
+    /// How many of `first..=last` the network lost: the range less the gateway's own drops.
+    pub lost: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accept {
+        gap: Option<Gap>,
+        /// The first event of a new epoch of a sensor already known: its agent restarted.
+        restarted: bool,
+    },
+    /// Same epoch, sequence number not above the last accepted one.
+    Duplicate { last_seq: u64 },
+    /// An epoch earlier than the sensor's current one.
+    OldEpoch { current_boot_ns: u64 },
+    /// Timestamp older than the maximum age.
+    Stale { age_ns: u64 },
+    /// Timestamp or epoch ahead of the gateway's clock by more than the skew bound.
+    Future { ahead_ns: u64 },
+}
+
+impl Verdict {
+    /// Whether the event may be one of the sequence numbers still missing: the refusals that
+    /// count against the next gap. Replays and duplicates carry old numbers, so they do not.
+    pub fn may_fill_a_gap(&self) -> bool {
+        matches!(self, Verdict::Stale { .. } | Verdict::Future { .. })
+    }
+}
+
+/// Judges `claim`, arriving at `now_ns` (wall clock, the time base of the wire), against the
+/// sensor's `track`, which it updates when it accepts. `refused_since` is how many events of the
+/// sensor the gateway refused since the last one it accepted.
+pub fn judge(
+    track: &mut Option<Track>,
+    claim: Claim,
+    now_ns: u64,
+    refused_since: u64,
+    window: TimeWindow,
+) -> Verdict {
+    let newest = claim.timestamp_ns.max(claim.boot_ns);
+    if newest > now_ns.saturating_add(window.max_skew_ns) {
+        return Verdict::Future {
+            ahead_ns: newest - now_ns,
+        };
+    }
+    let (from, restarted) = match *track {
+        None => (0, false),
+        Some(t) if claim.boot_ns > t.boot_ns => (0, true),
+        Some(t) if claim.boot_ns < t.boot_ns => {
+            return Verdict::OldEpoch {
+                current_boot_ns: t.boot_ns,
+            };
+        }
+        Some(t) if claim.seq <= t.last_seq => {
+            return Verdict::Duplicate {
+                last_seq: t.last_seq,
+            };
+        }
+        Some(t) => (t.last_seq, false),
+    };
+    let age_ns = now_ns.saturating_sub(claim.timestamp_ns);
+    if age_ns > window.max_age_ns {
+        return Verdict::Stale { age_ns };
+    }
+    *track = Some(Track {
+        boot_ns: claim.boot_ns,
+        last_seq: claim.seq,
+    });
+    let missing = claim.seq.saturating_sub(from + 1);
+    let gap = (missing > refused_since).then(|| Gap {
+        first: from + 1,
+        last: claim.seq - 1,
+        lost: missing - refused_since,
+    });
+    Verdict::Accept { gap, restarted }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+    const NOW: u64 = 1_700_000_000 * S;
+    const BOOT: u64 = NOW - 3600 * S;
+    const WINDOW: TimeWindow = TimeWindow {
+        max_age_ns: 30 * S,
+        max_skew_ns: S,
+    };
+
+    fn claim(boot_ns: u64, seq: u64, timestamp_ns: u64) -> Claim {
+        Claim {
+            boot_ns,
+            seq,
+            timestamp_ns,
+        }
+    }
+
+    fn accept(gap: Option<Gap>, restarted: bool) -> Verdict {
+        Verdict::Accept { gap, restarted }
+    }
+
+    /// One sensor's events in order: (claim, arrival, refused before it, verdict wanted).
+    #[test]
+    fn a_sensors_history_judged_event_by_event() {
+        let later_boot = NOW - 10 * S;
+        let cases = [
+            // First contact: the sequence counts from 1.
+            (claim(BOOT, 1, NOW), 0, accept(None, false)),
+            (claim(BOOT, 2, NOW), 0, accept(None, false)),
+            // The same event again, and an older one: seen before.
+            (claim(BOOT, 2, NOW), 0, Verdict::Duplicate { last_seq: 2 }),
+            (claim(BOOT, 1, NOW), 0, Verdict::Duplicate { last_seq: 2 }),
+            // 3 and 4 never arrived.
+            (
+                claim(BOOT, 5, NOW),
+                0,
+                accept(
+                    Some(Gap {
+                        first: 3,
+                        last: 4,
+                        lost: 2,
+                    }),
+                    false,
+                ),
+            ),
+            // 6 and 7 were dropped by the gateway itself: no gap.
+            (claim(BOOT, 8, NOW), 2, accept(None, false)),
+            // 9..=12 missing, of which the gateway dropped 1.
+            (
+                claim(BOOT, 13, NOW),
+                1,
+                accept(
+                    Some(Gap {
+                        first: 9,
+                        last: 12,
+                        lost: 3,
+                    }),
+                    false,
+                ),
+            ),
+            // The agent restarted: a later epoch, counting from 1 again.
+            (claim(later_boot, 1, NOW), 0, accept(None, true)),
+            // An event of the earlier run, replayed after the restart.
+            (
+                claim(BOOT, 13, NOW),
+                0,
+                Verdict::OldEpoch {
+                    current_boot_ns: later_boot,
+                },
+            ),
+            (
+                claim(BOOT, 14, NOW),
+                0,
+                Verdict::OldEpoch {
+                    current_boot_ns: later_boot,
+                },
+            ),
+            // A restarted agent whose first events were lost.
+            (
+                claim(later_boot + S, 3, NOW),
+                0,
+                accept(
+                    Some(Gap {
+                        first: 1,
+                        last: 2,
+                        lost: 2,
+                    }),
+                    true,
+                ),
+            ),
+        ];
+        let mut track = None;
+        for (i, (claim, refused, want)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                judge(&mut track, claim, NOW, refused, WINDOW),
+                want,
+                "event {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn timestamps_just_inside_the_window_pass_and_just_outside_are_refused() {
+        let cases = [
+            (NOW - 30 * S, true),
+            (NOW - 30 * S - 1, false),
+            (NOW + S, true),
+            (NOW + S + 1, false),
+        ];
+        for (timestamp, ok) in cases {
+            let mut track = None;
+            let verdict = judge(&mut track, claim(BOOT, 1, timestamp), NOW, 0, WINDOW);
+            assert_eq!(matches!(verdict, Verdict::Accept { .. }), ok, "{verdict:?}");
+            assert_eq!(track.is_some(), ok, "only accepted events move the track");
+        }
+    }
+
+    #[test]
+    fn an_epoch_from_the_future_is_refused() {
+        let mut track = None;
+        let verdict = judge(&mut track, claim(NOW + 2 * S, 1, NOW), NOW, 0, WINDOW);
+        assert_eq!(verdict, Verdict::Future { ahead_ns: 2 * S });
+    }
+
+    #[test]
+    fn a_stale_replay_of_a_known_sensor_is_a_duplicate_first() {
+        let mut track = Some(Track {
+            boot_ns: BOOT,
+            last_seq: 10,
+        });
+        let verdict = judge(&mut track, claim(BOOT, 3, NOW - 100 * S), NOW, 0, WINDOW);
+        assert_eq!(verdict, Verdict::Duplicate { last_seq: 10 });
+    }
+
+    #[test]
+    fn after_a_gateway_restart_an_old_replay_is_stale() {
+        let mut track = None;
+        let verdict = judge(&mut track, claim(BOOT, 3, NOW - 100 * S), NOW, 0, WINDOW);
+        assert_eq!(verdict, Verdict::Stale { age_ns: 100 * S });
+        assert!(verdict.may_fill_a_gap());
+        assert!(!Verdict::Duplicate { last_seq: 1 }.may_fill_a_gap());
+    }
+}

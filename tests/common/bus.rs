@@ -1,0 +1,168 @@
+//! The tests' own view of the backbone: a Zenoh client of the gateway on the demo's loopback
+//! addresses, the gateway's metrics endpoint, and the test double publisher `vsiem sim flood`.
+
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use vsiem_actors::bus::keys;
+use vsiem_schemas::{catalog, read};
+use vsiem_topology::{AddressMode, Topology};
+use zenoh::pubsub::Subscriber;
+use zenoh::{Session, Wait as _};
+
+pub fn vin() -> String {
+    Topology::reference().vin().to_owned()
+}
+
+/// A client session of the gateway's router (every one of its loopback endpoints).
+pub fn session() -> Session {
+    let t = Topology::reference();
+    let endpoints: Vec<String> = t
+        .gateway()
+        .interfaces
+        .iter()
+        .filter_map(|i| t.host_address(&i.zone, i.host, AddressMode::Loopback))
+        .map(|ip| format!("tcp/{ip}:7447"))
+        .collect();
+    let mut config = zenoh::Config::default();
+    for (key, value) in [
+        ("mode", r#""client""#.to_owned()),
+        (
+            "connect/endpoints",
+            serde_json::to_string(&endpoints).unwrap(),
+        ),
+        ("connect/timeout_ms", "-1".to_owned()),
+        ("scouting/multicast/enabled", "false".to_owned()),
+    ] {
+        config.insert_json5(key, &value).unwrap();
+    }
+    zenoh::open(config)
+        .wait()
+        .expect("a session with the gateway")
+}
+
+/// The gateway's metrics, or `None` if it did not answer within a few seconds.
+pub fn metrics(session: &Session) -> Option<Value> {
+    let replies = session
+        .get(keys::metrics(&vin(), "gateway"))
+        .timeout(Duration::from_secs(5))
+        .wait()
+        .ok()?;
+    let reply = replies.recv().ok()?;
+    let sample = reply.result().ok()?;
+    serde_json::from_slice(&sample.payload().to_bytes()).ok()
+}
+
+/// Polls the metrics until `want` holds; panics with the last answer after `timeout`.
+pub fn wait_metrics(
+    session: &Session,
+    timeout: Duration,
+    what: &str,
+    want: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + timeout;
+    let mut last = None;
+    while Instant::now() < deadline {
+        if let Some(m) = metrics(session) {
+            if want(&m) {
+                return m;
+            }
+            last = Some(m);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("metrics never showed {what} within {timeout:?}; last: {last:#?}");
+}
+
+/// Starts `vsiem sim flood ARGS`, the test double of a sensor agent.
+pub fn flood(args: &[&str]) -> Child {
+    super::vsiem()
+        .args(["sim", "flood"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("vsiem sim flood starts")
+}
+
+/// Waits for a `vsiem sim flood` and returns what it says it published.
+pub fn published(child: Child) -> Value {
+    let output = child.wait_with_output().expect("vsiem sim flood ends");
+    assert!(
+        output.status.success(),
+        "vsiem sim flood failed: {output:?}"
+    );
+    serde_json::from_slice(&output.stdout).expect("one JSON line")
+}
+
+/// One report the gateway's ingest raised about a sensor (a SensorHealth event).
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub name: &'static str,
+    pub subject: String,
+    pub reason: String,
+    pub dropped: u64,
+}
+
+/// Every report of the gateway's ingest since `reports` was called.
+pub struct Reports {
+    seen: Arc<Mutex<Vec<Report>>>,
+    _subscriber: Subscriber<()>,
+}
+
+pub fn reports(session: &Session) -> Reports {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    let subscriber = session
+        .declare_subscriber(keys::event(&vin(), "gateway", "ingest"))
+        .callback(move |sample| {
+            let bytes = sample.payload().to_bytes();
+            let event = read::event(&bytes).expect("the gateway's events verify");
+            let health = event.context_as_sensor_health().expect("a health report");
+            sink.lock().unwrap().push(Report {
+                name: catalog::name_of(event.event_id()),
+                subject: health.subject().unwrap_or_default().to_owned(),
+                reason: health.reason().unwrap_or_default().to_owned(),
+                dropped: health.dropped(),
+            });
+        })
+        .wait()
+        .expect("a subscriber of the gateway's reports");
+    Reports {
+        seen,
+        _subscriber: subscriber,
+    }
+}
+
+impl Reports {
+    /// The reports of type `name` about `subject` so far.
+    pub fn about(&self, name: &str, subject: &str) -> Vec<Report> {
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .filter(|r| r.name == name && r.subject == subject)
+            .cloned()
+            .collect()
+    }
+
+    /// The drops that reports of type `name` about `subject` added up to so far.
+    pub fn dropped(&self, name: &str, subject: &str) -> u64 {
+        self.about(name, subject).iter().map(|r| r.dropped).sum()
+    }
+
+    /// Waits until `want` holds of the reports; panics with all of them after `timeout`.
+    pub fn wait(&self, timeout: Duration, what: &str, want: impl Fn(&Self) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if want(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "no {what} within {timeout:?}; reports: {:#?}",
+            self.seen.lock().unwrap()
+        );
+    }
+}
