@@ -105,6 +105,8 @@ catalog! {
         "Events of a sensor are missing between two sequence numbers the gateway received.";
     SENSOR_SEQUENCE_REPLAY = 0x8054, "sensor.sequence_replay", High, Health,
         "An event arrived with a sequence number the gateway had already seen.";
+    SENSOR_TRAFFIC_LIMIT_EXCEEDED = 0x8058, "sensor.traffic_limit_exceeded", Medium, Health,
+        "A sensor agent's rate or traffic limit held qualified events back; the count says how many detections.";
 }
 
 pub fn by_id(id: u16) -> Option<&'static EventType> {

@@ -7,6 +7,7 @@
 mod convert;
 mod matrix;
 mod network;
+mod qualification;
 mod security;
 #[cfg(test)]
 mod tests;
@@ -49,8 +50,10 @@ pub(crate) fn validate(
             problems.add(path, "must be greater than 0");
         }
     }
+    let qualification =
+        qualification::build_qualification(&mut problems, &raw.qualification, &names);
     if problems.0.is_empty() {
-        Ok(convert::convert(raw, zones, threat_intel))
+        Ok(convert::convert(raw, zones, threat_intel, qualification))
     } else {
         Err(problems.0)
     }

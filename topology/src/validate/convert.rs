@@ -2,13 +2,18 @@
 
 use crate::address::HostIndex;
 use crate::model::{
-    Correlation, Diagnostics, Ecu, Event, Flow, HostConfig, Interface, Method, Response, Service,
-    SomeIp, Tester, ThreatIntel, Topology, Vehicle, Vsoc, Zone,
+    Correlation, Diagnostics, Ecu, Event, Flow, HostConfig, Interface, Method, Qualification,
+    Response, Service, SomeIp, Tester, ThreatIntel, Topology, Vehicle, Vsoc, Zone,
 };
 use crate::raw::{RawFlow, RawService, RawTopology};
 
 /// Only called once validation found nothing wrong.
-pub(super) fn convert(raw: RawTopology, zones: Vec<Zone>, threat_intel: ThreatIntel) -> Topology {
+pub(super) fn convert(
+    raw: RawTopology,
+    zones: Vec<Zone>,
+    threat_intel: ThreatIntel,
+    qualification: Qualification,
+) -> Topology {
     let mut topology = Topology {
         vehicle: Vehicle {
             vin: raw.vehicle.vin,
@@ -77,6 +82,7 @@ pub(super) fn convert(raw: RawTopology, zones: Vec<Zone>, threat_intel: ThreatIn
             max_retries: raw.response.max_retries,
             block_while_moving: raw.response.block_while_moving,
         },
+        qualification,
         hosts: HostIndex::default(),
     };
     topology.hosts = HostIndex::build(&topology);
