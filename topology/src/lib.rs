@@ -233,10 +233,12 @@ mod tests {
                 }
             )
         );
-        let aggregated = |q: &AgentQualification, kind: &catalog::EventType| {
-            q.filters(kind.id).aggregate_ms
-        };
-        assert_eq!(aggregated(&body, &catalog::SOMEIP_CLIENT_BLOCKED), Some(200));
+        let aggregated =
+            |q: &AgentQualification, kind: &catalog::EventType| q.filters(kind.id).aggregate_ms;
+        assert_eq!(
+            aggregated(&body, &catalog::SOMEIP_CLIENT_BLOCKED),
+            Some(200)
+        );
         assert_eq!(aggregated(&body, &catalog::NET_FLOOD), Some(1000));
         // The reference attack's detections pass unfiltered.
         for kind in [

@@ -364,7 +364,9 @@ impl Qualification {
         }
         AgentQualification {
             rate_limit: own.and_then(|o| o.rate_limit).unwrap_or(self.rate_limit),
-            traffic_limit: own.and_then(|o| o.traffic_limit).unwrap_or(self.traffic_limit),
+            traffic_limit: own
+                .and_then(|o| o.traffic_limit)
+                .unwrap_or(self.traffic_limit),
             default: own.and_then(|o| o.default).unwrap_or(self.default),
             types,
         }

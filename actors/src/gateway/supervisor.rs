@@ -61,6 +61,7 @@ impl Actor for Gateway {
                 ecu: super::ECU.to_owned(),
                 sensors: vec![super::ingest::SENSOR],
                 front: Arc::clone(&front),
+                qualification: config.topology.qualification.for_ecu(super::ECU),
             },
             cell.clone(),
         )

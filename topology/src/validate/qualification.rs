@@ -92,8 +92,16 @@ fn build_filters(problems: &mut Problems, path: &str, raw: &RawFilters) -> Filte
         positive(problems, format!("{path}.aggregate_ms"), window);
     }
     if let Some(threshold) = raw.threshold {
-        positive(problems, format!("{path}.threshold.count"), threshold.count.into());
-        positive(problems, format!("{path}.threshold.window_ms"), threshold.window_ms);
+        positive(
+            problems,
+            format!("{path}.threshold.count"),
+            threshold.count.into(),
+        );
+        positive(
+            problems,
+            format!("{path}.threshold.window_ms"),
+            threshold.window_ms,
+        );
     }
     Filters {
         every_nth: raw.every_nth,
