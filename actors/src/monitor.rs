@@ -29,6 +29,10 @@ pub enum Record {
         dst: String,
         detail: String,
         ts_ns: u64,
+        /// The detections the event stands for (more than 1 once qualification folded some).
+        count: u32,
+        /// Of a health event: how many events its subject dropped or held back.
+        dropped: u64,
     },
     Incident {
         id: u64,
@@ -212,6 +216,8 @@ pub fn event(e: &wire::SecurityEvent<'_>) -> Record {
         dst: dst.unwrap_or_default().to_owned(),
         detail: detail(e),
         ts_ns: e.timestamp_ns(),
+        count: e.count(),
+        dropped: e.context_as_sensor_health().map_or(0, |h| h.dropped()),
     }
 }
 

@@ -59,6 +59,7 @@ async fn the_ivi_unlock_is_seen_on_the_wire() {
         ecu: "gateway".into(),
         sensors: vec![SENSOR],
         front: Arc::clone(&front),
+        qualification: topology.qualification.for_ecu("gateway"),
     };
     let (uplink_ref, _) = Actor::spawn(None, Uplink, uplink_args).await.unwrap();
     let config = SensorConfig {

@@ -111,6 +111,8 @@ catalog! {
         "An event older than the topology's maximum age, or ahead of the gateway's clock beyond the skew bound.";
     SENSOR_UNKNOWN_SOURCE = 0x8057, "sensor.unknown_source", High, Health,
         "Events on the key of an ECU or sensor that the topology does not declare; dropped on arrival.";
+    SENSOR_TRAFFIC_LIMIT_EXCEEDED = 0x8058, "sensor.traffic_limit_exceeded", Medium, Health,
+        "A sensor agent's rate or traffic limit held qualified events back; the count says how many detections.";
     GATEWAY_RULES_REJECTED = 0x8070, "gateway.rules_rejected", Medium, Health,
         "A changed rule set was invalid and rejected; the previous set stays in force.";
     GATEWAY_RULES_RELOADED = 0x8071, "gateway.rules_reloaded", Info, Health,

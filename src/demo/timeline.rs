@@ -61,10 +61,19 @@ pub fn line(record: &Record, t0: Option<u64>, json: bool) -> String {
             severity,
             origin,
             detail,
+            count,
             ..
         } => {
             let source = format!("{ecu}/{sensor}#{seq}");
-            format!("event      {source:<20} {name:<28} {severity:<8} from {origin:<8} {detail}")
+            // Qualification folds repeats into one event: say how many it stands for.
+            let times = if *count > 1 {
+                format!(" (x{count})")
+            } else {
+                String::new()
+            };
+            format!(
+                "event      {source:<20} {name:<28} {severity:<8} from {origin:<8} {detail}{times}"
+            )
         }
         Record::Incident {
             id,

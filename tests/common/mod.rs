@@ -69,8 +69,14 @@ pub fn start(args: &[&str], env: &[(&str, &str)]) -> Running {
 
 /// `vsiem monitor --json`, its lines delivered through a channel.
 pub fn monitor() -> (Running, mpsc::Receiver<Value>) {
+    monitor_with(&[])
+}
+
+/// `vsiem monitor --json ARGS`, its lines delivered through a channel.
+pub fn monitor_with(args: &[&str]) -> (Running, mpsc::Receiver<Value>) {
     let mut child = vsiem()
         .args(["monitor", "--json"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()

@@ -216,6 +216,64 @@ mod tests {
     }
 
     #[test]
+    fn reference_qualification_with_the_gateways_overrides() {
+        use vsiem_schemas::catalog;
+        let topology = Topology::reference();
+        let body = topology.qualification.for_ecu("body-dc");
+        assert_eq!(
+            (body.rate_limit, body.traffic_limit),
+            (
+                RateLimit {
+                    events: 100,
+                    interval_ms: 1000
+                },
+                TrafficLimit {
+                    bytes: 65536,
+                    interval_ms: 1000
+                }
+            )
+        );
+        let aggregated =
+            |q: &AgentQualification, kind: &catalog::EventType| q.filters(kind.id).aggregate_ms;
+        assert_eq!(
+            aggregated(&body, &catalog::SOMEIP_CLIENT_BLOCKED),
+            Some(200)
+        );
+        assert_eq!(aggregated(&body, &catalog::NET_FLOOD), Some(1000));
+        // The reference attack's detections pass unfiltered.
+        for kind in [
+            &catalog::SOMEIP_UNAUTHORIZED_CLIENT,
+            &catalog::HOST_FILE_TAMPERED,
+            &catalog::HOST_UNEXPECTED_PROCESS,
+            &catalog::IOC_DNS,
+        ] {
+            assert_eq!(body.filters(kind.id), Filters::default(), "{}", kind.name);
+        }
+        let gateway = topology.qualification.for_ecu("gateway");
+        assert_eq!(
+            (gateway.rate_limit.events, gateway.traffic_limit.bytes),
+            (400, 262144)
+        );
+        assert_eq!(aggregated(&gateway, &catalog::NET_FLOOD), Some(1000));
+
+        // An ECU's entry for a type replaces the vehicle-wide one; other ECUs keep theirs.
+        let text = format!(
+            "{REFERENCE_TOML}\n[[qualification.ecus.types]]\nevent = \"net.flood\"\nevery_nth = 5\n"
+        );
+        let topology = Topology::from_toml(&text, &|_| Ok(REFERENCE_INTEL.to_owned())).unwrap();
+        let gateway = topology.qualification.for_ecu("gateway");
+        assert_eq!(
+            gateway.filters(catalog::NET_FLOOD.id),
+            Filters {
+                every_nth: Some(5),
+                ..Filters::default()
+            }
+        );
+        let body = topology.qualification.for_ecu("body-dc");
+        assert_eq!(aggregated(&body, &catalog::NET_FLOOD), Some(1000));
+    }
+
+    #[test]
     fn load_reads_the_stix_file_next_to_the_topology() {
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join("vehicle.toml");

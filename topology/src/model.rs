@@ -24,6 +24,7 @@ pub struct Topology {
     pub threat_intel: ThreatIntel,
     pub response: Response,
     pub limits: Limits,
+    pub qualification: Qualification,
     /// Every host by address, built once: sensors look an address up for each packet.
     #[serde(skip)]
     pub(crate) hosts: crate::address::HostIndex,
@@ -320,6 +321,111 @@ pub struct Limits {
     /// An event (or boot epoch) ahead of the gateway's clock by more than this is refused.
     pub clock_skew_ms: u64,
     // --- end of gateway ingest ---
+}
+
+/// IdsM-style qualification of security events at the sensor agents, before they leave the ECU:
+/// per event type forward-every-nth, aggregation and threshold, then instance-wide rate and
+/// traffic limits. Health events (the SIEM's reports about itself) are never filtered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Qualification {
+    pub rate_limit: RateLimit,
+    pub traffic_limit: TrafficLimit,
+    /// The filters of every event type that `types` does not list.
+    pub default: Filters,
+    /// Event types with their own filters (replacing `default`, not added to it).
+    pub types: Vec<TypeFilters>,
+    /// Per ECU overrides.
+    pub ecus: Vec<EcuQualification>,
+}
+
+/// At most `events` qualified events per `interval_ms` leave one sensor agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RateLimit {
+    pub events: u32,
+    pub interval_ms: u64,
+}
+
+/// At most `bytes` of encoded events per `interval_ms` leave one sensor agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TrafficLimit {
+    pub bytes: u64,
+    pub interval_ms: u64,
+}
+
+/// The per-type filters; `None` is off. Validation guarantees every parameter is at least 1.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Filters {
+    /// Forward only every n-th occurrence.
+    pub every_nth: Option<u32>,
+    /// Fold the occurrences within this window into one event sent when it closes.
+    pub aggregate_ms: Option<u64>,
+    /// Forward only once this many occurrences happened within its window.
+    pub threshold: Option<Threshold>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Threshold {
+    pub count: u32,
+    pub window_ms: u64,
+}
+
+/// The filters of one catalog event type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TypeFilters {
+    /// The dotted catalog name, e.g. "net.flood".
+    pub event: String,
+    /// Its catalog ID.
+    pub event_id: u16,
+    pub filters: Filters,
+}
+
+/// One ECU's overrides: what is given replaces the vehicle-wide setting of the same name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EcuQualification {
+    pub ecu: String,
+    pub rate_limit: Option<RateLimit>,
+    pub traffic_limit: Option<TrafficLimit>,
+    pub default: Option<Filters>,
+    pub types: Vec<TypeFilters>,
+}
+
+/// What one sensor agent applies: the vehicle-wide qualification with its ECU's overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentQualification {
+    pub rate_limit: RateLimit,
+    pub traffic_limit: TrafficLimit,
+    pub default: Filters,
+    pub types: Vec<TypeFilters>,
+}
+
+impl Qualification {
+    pub fn for_ecu(&self, ecu: &str) -> AgentQualification {
+        let own = self.ecus.iter().find(|o| o.ecu == ecu);
+        let mut types: Vec<TypeFilters> = own.map(|o| o.types.clone()).unwrap_or_default();
+        for vehicle_wide in &self.types {
+            if !types.iter().any(|t| t.event_id == vehicle_wide.event_id) {
+                types.push(vehicle_wide.clone());
+            }
+        }
+        AgentQualification {
+            rate_limit: own.and_then(|o| o.rate_limit).unwrap_or(self.rate_limit),
+            traffic_limit: own
+                .and_then(|o| o.traffic_limit)
+                .unwrap_or(self.traffic_limit),
+            default: own.and_then(|o| o.default).unwrap_or(self.default),
+            types,
+        }
+    }
+}
+
+impl AgentQualification {
+    /// The filters of an event type.
+    pub fn filters(&self, event_id: u16) -> Filters {
+        self.types
+            .iter()
+            .find(|t| t.event_id == event_id)
+            .map_or(self.default, |t| t.filters)
+    }
 }
 
 impl Topology {

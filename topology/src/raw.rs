@@ -28,6 +28,7 @@ pub(crate) struct RawTopology {
     pub response: RawResponse,
     #[serde(default)]
     pub limits: RawLimits,
+    pub qualification: RawQualification,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,4 +215,82 @@ impl Default for RawLimits {
             // --- end of gateway ingest ---
         }
     }
+}
+
+/// IdsM-style qualification at the sensor agents (see reference.toml for the semantics).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQualification {
+    pub rate_limit: RawRateLimit,
+    pub traffic_limit: RawTrafficLimit,
+    #[serde(default)]
+    pub default: RawFilters,
+    #[serde(default)]
+    pub types: Vec<RawTypeFilters>,
+    #[serde(default)]
+    pub ecus: Vec<RawEcuQualification>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRateLimit {
+    pub events: u32,
+    pub interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTrafficLimit {
+    pub bytes: u64,
+    pub interval_ms: u64,
+}
+
+/// Absent filters are off; a present one must have a meaningful parameter (checked in stage 2).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFilters {
+    pub every_nth: Option<u32>,
+    pub aggregate_ms: Option<u64>,
+    pub threshold: Option<RawThreshold>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawThreshold {
+    pub count: u32,
+    pub window_ms: u64,
+}
+
+/// The filters of one event type. serde's `flatten` would lose `deny_unknown_fields`, hence
+/// the repeated fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTypeFilters {
+    /// A dotted catalog name, e.g. "net.flood".
+    pub event: String,
+    pub every_nth: Option<u32>,
+    pub aggregate_ms: Option<u64>,
+    pub threshold: Option<RawThreshold>,
+}
+
+impl RawTypeFilters {
+    pub fn filters(&self) -> RawFilters {
+        RawFilters {
+            every_nth: self.every_nth,
+            aggregate_ms: self.aggregate_ms,
+            threshold: self.threshold,
+        }
+    }
+}
+
+/// One ECU's overrides of the vehicle-wide qualification.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEcuQualification {
+    pub ecu: String,
+    pub rate_limit: Option<RawRateLimit>,
+    pub traffic_limit: Option<RawTrafficLimit>,
+    pub default: Option<RawFilters>,
+    #[serde(default)]
+    pub types: Vec<RawTypeFilters>,
 }

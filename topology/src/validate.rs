@@ -8,6 +8,7 @@ mod convert;
 mod limits;
 mod matrix;
 mod network;
+mod qualification;
 mod security;
 #[cfg(test)]
 mod tests;
@@ -60,8 +61,10 @@ pub(crate) fn validate(
         });
     }
     limits::check_ingest(&mut problems, &raw.limits);
+    let qualification =
+        qualification::build_qualification(&mut problems, &raw.qualification, &names);
     if problems.0.is_empty() {
-        Ok(convert::convert(raw, zones, threat_intel))
+        Ok(convert::convert(raw, zones, threat_intel, qualification))
     } else {
         Err(problems.0)
     }

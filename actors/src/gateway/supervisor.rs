@@ -64,6 +64,7 @@ impl Actor for Gateway {
                 ecu: super::ECU.to_owned(),
                 sensors: super::SENSORS.to_vec(),
                 front: Arc::clone(&front),
+                qualification: config.topology.qualification.for_ecu(super::ECU),
             },
             cell.clone(),
         )

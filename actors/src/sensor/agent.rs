@@ -102,6 +102,7 @@ impl Actor for SensorAgent {
                     .chain([AGENT])
                     .collect(),
                 front: Arc::clone(&front),
+                qualification: config.topology.qualification.for_ecu(&ecu.name),
             },
             myself.get_cell(),
         )

@@ -4,6 +4,14 @@
 //! Detectors reach it through an [`UplinkHandle`], a bounded front: when more than
 //! [`QUEUE_CAPACITY`] events wait, new ones are dropped and counted, and the count is itself
 //! reported as a `sensor.queue_overflow` event at the next heartbeat.
+//!
+//! Every detection is qualified before it is stamped (IdsM style, `qualify` and `limits`): its
+//! type's filters, then the agent's rate and traffic limits. What they hold back takes no
+//! sequence number (the gateway reads a gap as loss); the limits report it as
+//! `sensor.traffic_limit_exceeded`, once per interval.
+
+mod limits;
+mod qualify;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,12 +19,16 @@ use std::time::{Duration, Instant};
 
 use flatbuffers::FlatBufferBuilder;
 use ractor::{Actor, ActorRef};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use vsiem_schemas::encode::{
     self, ContextDraft, EventDraft, HeartbeatDraft, SensorHealthDraft, Stamp,
 };
 use vsiem_schemas::{catalog, now_ns};
+use vsiem_topology::AgentQualification;
 use zenoh::Session;
+
+use limits::{HeldBack, Limit, Limits};
+use qualify::{Chain, Counters, Qualified};
 
 use crate::bus::{self, keys, Publishers};
 use crate::front::Front;
@@ -27,6 +39,10 @@ pub const QUEUE_CAPACITY: usize = 4096;
 
 pub const HEARTBEAT_PERIOD: Duration = Duration::from_secs(1);
 
+/// How often ended qualification windows are closed: aggregates leave, and limit reports are
+/// sent, at most this late.
+pub const FLUSH_PERIOD: Duration = Duration::from_millis(50);
+
 pub struct Uplink;
 
 pub struct UplinkArgs {
@@ -36,6 +52,8 @@ pub struct UplinkArgs {
     /// The sensors that will report, whose publishers are declared at start.
     pub sensors: Vec<&'static str>,
     pub front: Arc<Front>,
+    /// The qualification of this agent's ECU.
+    pub qualification: AgentQualification,
 }
 
 pub struct UplinkState {
@@ -48,6 +66,20 @@ pub struct UplinkState {
     boot_ns: u64,
     started: Instant,
     sent: u64,
+    chain: Chain,
+    limits: Limits,
+    limited: Limited,
+    /// What the last heartbeat logged, to log only changes.
+    logged: (Counters, Limited),
+    /// Reused for what leaves the filter chain.
+    released: Vec<Qualified>,
+}
+
+/// Detections the limits held back since the start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Limited {
+    rate: u64,
+    traffic: u64,
 }
 
 pub enum UplinkMsg {
@@ -56,6 +88,8 @@ pub enum UplinkMsg {
         draft: EventDraft,
     },
     Heartbeat,
+    /// Close ended qualification windows.
+    Flush,
 }
 
 /// How detectors report: a cheap clone of the uplink's address and its bounded front.
@@ -114,6 +148,12 @@ impl Actor for Uplink {
         keys.push(keys::heartbeat(&args.vin, &args.ecu));
         let publishers = Publishers::declare(Arc::clone(&args.session), bus::DATA, keys).await?;
         myself.send_interval(HEARTBEAT_PERIOD, || UplinkMsg::Heartbeat);
+        myself.send_interval(FLUSH_PERIOD, || UplinkMsg::Flush);
+        let limits = Limits::new(
+            args.qualification.rate_limit,
+            args.qualification.traffic_limit,
+        );
+        let chain = Chain::new(args.qualification.clone());
         Ok(UplinkState {
             args,
             publishers,
@@ -122,6 +162,11 @@ impl Actor for Uplink {
             boot_ns: now_ns(),
             started: Instant::now(),
             sent: 0,
+            chain,
+            limits,
+            limited: Limited::default(),
+            logged: (Counters::default(), Limited::default()),
+            released: Vec::new(),
         })
     }
 
@@ -134,23 +179,82 @@ impl Actor for Uplink {
         match msg {
             UplinkMsg::Publish { sensor, draft } => {
                 state.args.front.taken();
-                state.publish(sensor, &draft).await?;
+                let now = state.started.elapsed();
+                let mut released = std::mem::take(&mut state.released);
+                state.chain.offer(now, sensor, draft, &mut released);
+                state.send_released(released).await?;
             }
             UplinkMsg::Heartbeat => state.heartbeat().await?,
+            UplinkMsg::Flush => state.flush().await?,
         }
         Ok(())
     }
 }
 
 impl UplinkState {
+    /// Publishes what left the filter chain, keeping the emptied vector for reuse.
+    async fn send_released(&mut self, mut released: Vec<Qualified>) -> Result<(), ActorError> {
+        for Qualified { sensor, draft } in released.drain(..) {
+            self.publish(sensor, &draft).await?;
+        }
+        self.released = released;
+        Ok(())
+    }
+
+    /// Sends the aggregates of ended windows and the reports of ended limit intervals.
+    async fn flush(&mut self) -> Result<(), ActorError> {
+        let now = self.started.elapsed();
+        let mut released = std::mem::take(&mut self.released);
+        self.chain.flush(now, &mut released);
+        self.send_released(released).await?;
+        for held in self.limits.flush(now) {
+            let event = self.limit_report(&held);
+            self.publish(super::agent::AGENT, &event).await?;
+        }
+        Ok(())
+    }
+
+    /// Logs what a limit held back in one interval, and makes the event that reports it.
+    fn limit_report(&self, held: &HeldBack) -> EventDraft {
+        let (what, unit) = match held.limit {
+            Limit::Rate => ("rate", "events"),
+            Limit::Traffic => ("traffic", "bytes"),
+        };
+        warn!(
+            ecu = %self.args.ecu,
+            limit = what,
+            events = held.events,
+            detections = held.occurrences,
+            bytes = held.bytes,
+            "Uplink limit exceeded, events held back."
+        );
+        health(
+            &catalog::SENSOR_TRAFFIC_LIMIT_EXCEEDED,
+            &self.args.ecu,
+            SensorHealthDraft {
+                subject: format!("uplink {what} limit"),
+                reason: format!(
+                    "{} {unit} per {} ms exceeded: {} events ({} detections, {} bytes) held back",
+                    held.max,
+                    held.interval.as_millis(),
+                    held.events,
+                    held.occurrences,
+                    held.bytes
+                ),
+                restarts: 0,
+                dropped: held.occurrences,
+            },
+        )
+    }
+
+    /// Stamps, encodes and publishes one qualified event, unless the limits hold it back; a
+    /// held-back event takes no sequence number.
     async fn publish(
         &mut self,
         sensor: &'static str,
         draft: &EventDraft,
     ) -> Result<(), ActorError> {
-        let next = self.sequences.entry(sensor).or_insert(1);
-        let seq = *next;
-        *next += 1;
+        let seq = self.sequences.get(sensor).copied().unwrap_or(1);
         let stamp = Stamp {
             vin: &self.args.vin,
             ecu: &self.args.ecu,
@@ -160,6 +264,25 @@ impl UplinkState {
             boot_ns: self.boot_ns,
         };
         let bytes = encode::event(&mut self.fbb, &stamp, draft);
+        let now = self.started.elapsed();
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if qualify::is_health(draft.event_id) {
+            self.limits.charge(now, size);
+        } else if let Err(limit) = self.limits.admit(now, size, draft.count.into()) {
+            let tally = match limit {
+                Limit::Rate => &mut self.limited.rate,
+                Limit::Traffic => &mut self.limited.traffic,
+            };
+            *tally += u64::from(draft.count);
+            debug!(
+                sensor,
+                ?limit,
+                event = catalog::name_of(draft.event_id),
+                "Event held back."
+            );
+            return Ok(());
+        }
+        self.sequences.insert(sensor, seq + 1);
         let key = keys::event(&self.args.vin, &self.args.ecu, sensor);
         self.publishers.put(&key, bytes).await?;
         self.sent += 1;
@@ -173,6 +296,7 @@ impl UplinkState {
     }
 
     async fn heartbeat(&mut self) -> Result<(), ActorError> {
+        self.log_qualification();
         let front = Arc::clone(&self.args.front);
         let new_drops = front.unreported_drops();
         if new_drops > 0 {
@@ -203,5 +327,27 @@ impl UplinkState {
         let key = keys::heartbeat(&self.args.vin, &self.args.ecu);
         self.publishers.put(&key, bytes).await?;
         Ok(())
+    }
+
+    /// Logs what qualification held back, when it changed since the last heartbeat.
+    fn log_qualification(&mut self) {
+        let now = (self.chain.counters(), self.limited);
+        if now == self.logged {
+            return;
+        }
+        self.logged = now;
+        let (c, limited) = now;
+        info!(
+            ecu = %self.args.ecu,
+            offered = c.offered,
+            forwarded = c.forwarded,
+            every_nth_waiting = c.every_nth_waiting,
+            aggregating = c.aggregating,
+            threshold_waiting = c.threshold_waiting,
+            below_threshold = c.below_threshold,
+            rate_limited = limited.rate,
+            traffic_limited = limited.traffic,
+            "Qualification counters (detections)."
+        );
     }
 }

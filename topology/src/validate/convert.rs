@@ -2,13 +2,18 @@
 
 use crate::address::HostIndex;
 use crate::model::{
-    Diagnostics, Ecu, Event, Flow, HostConfig, Interface, Limits, Method, Response, ResponsePolicy,
-    Service, SomeIp, Tester, ThreatIntel, Topology, Vehicle, Vsoc, Zone,
+    Diagnostics, Ecu, Event, Flow, HostConfig, Interface, Limits, Method, Qualification, Response,
+    ResponsePolicy, Service, SomeIp, Tester, ThreatIntel, Topology, Vehicle, Vsoc, Zone,
 };
 use crate::raw::{RawFlow, RawService, RawTopology};
 
 /// Only called once validation found nothing wrong.
-pub(super) fn convert(raw: RawTopology, zones: Vec<Zone>, threat_intel: ThreatIntel) -> Topology {
+pub(super) fn convert(
+    raw: RawTopology,
+    zones: Vec<Zone>,
+    threat_intel: ThreatIntel,
+    qualification: Qualification,
+) -> Topology {
     let mut topology = Topology {
         vehicle: Vehicle {
             vin: raw.vehicle.vin,
@@ -93,6 +98,7 @@ pub(super) fn convert(raw: RawTopology, zones: Vec<Zone>, threat_intel: ThreatIn
             clock_skew_ms: raw.limits.clock_skew_ms,
             // --- end of gateway ingest ---
         },
+        qualification,
         hosts: HostIndex::default(),
     };
     topology.hosts = HostIndex::build(&topology);

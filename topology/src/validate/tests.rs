@@ -118,6 +118,32 @@ close_after_ms = 0
 [[response.policies]]
 rules = []
 actions = ["drop-egress", "drop-egress"]
+
+[qualification]
+rate_limit = { events = 0, interval_ms = 1000 }
+traffic_limit = { bytes = 65536, interval_ms = 0 }
+
+[qualification.default]
+aggregate_ms = 0
+
+[[qualification.types]]
+event = "net.flod"
+every_nth = 2
+
+[[qualification.types]]
+event = "sensor.silent"
+threshold = { count = 0, window_ms = 1000 }
+
+[[qualification.ecus]]
+ecu = "bcm"
+
+[[qualification.ecus.types]]
+event = "net.flood"
+every_nth = 0
+
+[[qualification.ecus.types]]
+event = "net.flood"
+aggregate_ms = 500
 "#;
 
 const BROKEN_INTEL: &str = r#"{"type": "bundle", "id": "bundle--1", "objects": [
@@ -156,6 +182,15 @@ fn every_problem_is_reported_with_its_path() {
             "response.close_after_ms",
             "response.policies[0].rules",
             "response.policies[0].actions[1]",
+            "qualification.rate_limit.events",
+            "qualification.traffic_limit.interval_ms",
+            "qualification.default.aggregate_ms",
+            "qualification.types[0].event",
+            "qualification.types[1].threshold.count",
+            "qualification.types[1].event",
+            "qualification.ecus[0].ecu",
+            "qualification.ecus[0].types[0].every_nth",
+            "qualification.ecus[0].types[1]",
         ],
         "{found:#?}"
     );
@@ -171,6 +206,10 @@ fn every_problem_is_reported_with_its_path() {
         "ecus[2].interfaces[0]: zone \"bodyy\" is not declared",
         "services[0].methods[1].clients[0]: \"ivii\" is not an ECU",
         "services[1].provider: \"bcm\" is not an ECU",
+        "qualification.types[0].event: \"net.flod\" is not an event type of the catalog (schemas/EVENTS.md)",
+        "qualification.types[1].event: \"sensor.silent\" is a health event: the SIEM's reports about itself are never filtered",
+        "qualification.ecus[0].ecu: \"bcm\" is not an ECU",
+        "qualification.ecus[0].types[1]: \"net.flood\" is listed twice",
     ] {
         assert!(
             messages.iter().any(|m| m == expected),
@@ -183,7 +222,7 @@ fn every_problem_is_reported_with_its_path() {
 fn invalid_displays_one_problem_per_line() {
     let error = Topology::from_toml(BROKEN, &|_| Ok(BROKEN_INTEL.to_owned())).unwrap_err();
     let text = error.to_string();
-    assert_eq!(text.lines().count(), 24, "{text}");
+    assert_eq!(text.lines().count(), 33, "{text}");
     assert!(
         text.starts_with("vehicle.vin: \"5VS1M00REF000000I\" is not a VIN"),
         "{text}"
@@ -234,6 +273,16 @@ const SINGLE_FAULTS: &[(&str, &str, &str, &str)] = &[
     ("events_per_sensor_per_second = 1000", "events_per_sensor_per_second = 0", "limits.events_per_sensor_per_second", "outside 1..="),
     ("ingest_queue_per_sensor = 1024", "ingest_queue_per_sensor = 100000", "limits.ingest_queue_per_sensor", "outside 1..=65536"),
     ("event_max_age_ms = 30000", "event_max_age_ms = 0", "limits.event_max_age_ms", "outside 1..="),
+    ("events = 100, interval_ms = 1000", "events = 100, interval_ms = 0", "qualification.rate_limit.interval_ms", "greater than 0"),
+    ("bytes = 65536,", "bytes = 0,", "qualification.traffic_limit.bytes", "greater than 0"),
+    ("[qualification.default]\n", "[qualification.default]\nevery_nth = 0\n", "qualification.default.every_nth", "greater than 0"),
+    ("[qualification.default]\n", "[qualification.default]\nthreshold = { count = 3, window_ms = 0 }\n", "qualification.default.threshold.window_ms", "greater than 0"),
+    ("event = \"net.port_scan\"", "event = \"net.portscan\"", "qualification.types[1].event", "not an event type of the catalog"),
+    ("event = \"doip.malformed\"", "event = \"net.flood\"", "qualification.types[2]", "\"net.flood\" is listed twice"),
+    ("event = \"someip.malformed\"", "event = \"sensor.traffic_limit_exceeded\"", "qualification.types[3].event", "is a health event"),
+    ("aggregate_ms = 200\n\n# Requests", "aggregate_ms = 0\n\n# Requests", "qualification.types[3].aggregate_ms", "greater than 0"),
+    ("ecu = \"gateway\"", "ecu = \"gw\"", "qualification.ecus[0].ecu", "\"gw\" is not an ECU"),
+    ("events = 400,", "events = 0,", "qualification.ecus[0].rate_limit.events", "greater than 0"),
 ];
 
 #[test]
