@@ -78,6 +78,9 @@ fn encoded(e: &Ev) -> Vec<u8> {
     encode::event(&mut fbb, &stamp, &draft).to_vec()
 }
 
+/// (detector, verdict kind, members) of one outcome, as a test expects it.
+type Outcome<'a> = (&'a str, &'a str, usize);
+
 /// Runs `events` through `engine`; returns (detector, verdict kind, members) per outcome.
 fn run(
     engine: &mut Engine,
@@ -284,7 +287,7 @@ correlation: {type: temporal, rules: [intrusion, lateral], group-by: [origin], t
     let parked = VehicleSnapshot::default();
     let intrusion = &catalog::HOST_FILE_TAMPERED;
     let lateral = &catalog::SOMEIP_UNAUTHORIZED_CLIENT;
-    let cases: Vec<(&str, Vec<Ev>, Vec<(&str, &str, usize)>)> = vec![
+    let cases: Vec<(&str, Vec<Ev>, Vec<Outcome>)> = vec![
         (
             "just inside",
             vec![
@@ -330,8 +333,7 @@ correlation: {type: temporal, rules: [intrusion, lateral], group-by: [origin], t
     for (name, events, want) in cases {
         let mut engine = Engine::new(with(rule));
         let got = run(&mut engine, &events, &parked);
-        let got: Vec<(&str, &str, usize)> =
-            got.iter().map(|(d, k, n)| (d.as_str(), *k, *n)).collect();
+        let got: Vec<Outcome> = got.iter().map(|(d, k, n)| (d.as_str(), *k, *n)).collect();
         assert_eq!(got, want, "{name}");
     }
 }

@@ -88,10 +88,10 @@ impl Incident {
                     }
                 }
             }
-            Some(Category::LateralMovement | Category::Reconnaissance) if r.ecu != *origin => {
-                if !self.targets.contains(&r.ecu) {
-                    self.targets.push(r.ecu.clone());
-                }
+            Some(Category::LateralMovement | Category::Reconnaissance)
+                if r.ecu != *origin && !self.targets.contains(&r.ecu) =>
+            {
+                self.targets.push(r.ecu.clone());
             }
             _ => {}
         }
