@@ -276,11 +276,12 @@ pub struct Response {
 }
 
 impl Response {
-    /// The actions of the first policy naming `rule`; none when no policy does.
-    pub fn actions_for(&self, rule: &str) -> &[ResponseAction] {
+    /// The actions of the first policy naming any of `rules` (the rules an incident matched);
+    /// none when no policy does.
+    pub fn actions_for(&self, rules: &[String]) -> &[ResponseAction] {
         self.policies
             .iter()
-            .find(|p| p.rules.iter().any(|r| r == rule))
+            .find(|p| p.rules.iter().any(|r| rules.contains(r)))
             .map_or(&[], |p| &p.actions)
     }
 }

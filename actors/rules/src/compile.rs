@@ -172,6 +172,7 @@ fn meta(doc: &Document, at: &mut Located<'_>) -> Arc<Meta> {
         tags: raw.tags.clone(),
         place: doc.place.clone(),
         fingerprint: doc.fingerprint,
+        correlation: raw.correlation.is_some(),
     })
 }
 

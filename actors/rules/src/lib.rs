@@ -68,6 +68,8 @@ pub struct Meta {
     pub place: String,
     /// Changes whenever the rule's text changes (a reload keeps the state of unchanged rules).
     pub fingerprint: u64,
+    /// A correlation rule (what several events mean together), not a detection.
+    pub correlation: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -166,7 +166,7 @@ impl CorrelatorState {
         };
         let response = Response {
             incident_id,
-            rule: incident.draft.rule.clone(),
+            rules: incident.rules(),
             origin: incident.draft.origin_ecu.clone(),
             processes: incident.processes.clone(),
             targets: incident.targets.clone(),

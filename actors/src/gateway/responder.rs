@@ -23,11 +23,12 @@ use crate::bus::{self, keys, Publishers};
 use crate::ActorError;
 
 /// What the correlator asks for: contain `origin` as the incident now stands, as the response
-/// policy of the incident's rule says.
+/// policy of one of the incident's rules says.
 #[derive(Debug, Clone)]
 pub struct Response {
     pub incident_id: u64,
-    pub rule: String,
+    /// Every rule the incident matched.
+    pub rules: Vec<String>,
     pub origin: String,
     pub processes: Vec<Process>,
     pub targets: Vec<String>,
@@ -65,8 +66,9 @@ pub struct ResponderState {
 /// What was decided for one incident.
 #[derive(Default)]
 struct Decisions {
-    /// The rule the incident was last judged by.
-    rule: String,
+    /// The rules the incident was last judged by, and its origin.
+    rules: Vec<String>,
+    origin: String,
     /// Orders, in issue order.
     orders: Vec<u64>,
     /// Orders refused on safety grounds, with the reason.
@@ -142,11 +144,9 @@ impl ResponderState {
         response: &Response,
     ) -> Result<(), ActorError> {
         let topology = Arc::clone(&self.args.topology);
-        self.incidents
-            .entry(response.incident_id)
-            .or_default()
-            .rule
-            .clone_from(&response.rule);
+        let decisions = self.incidents.entry(response.incident_id).or_default();
+        decisions.rules.clone_from(&response.rules);
+        decisions.origin.clone_from(&response.origin);
         for (target, action) in policy::actions(&topology, self.args.addressing, response) {
             let summary = policy::summary(&action);
             if !self
@@ -306,7 +306,7 @@ impl ResponderState {
     }
 
     /// Once every order of an incident is answered, tells the correlator what was done; with
-    /// no order and no refusal, that no policy names the incident's rule.
+    /// no order and no refusal, that no policy names any of the incident's rules.
     fn report_if_settled(&self, incident_id: u64) {
         let Some(decisions) = self.incidents.get(&incident_id) else {
             return;
@@ -315,10 +315,10 @@ impl ResponderState {
         if decisions.orders.is_empty() && actions.is_empty() {
             actions.push(ActionTakenDraft {
                 order_id: 0,
-                target_ecu: String::new(),
+                target_ecu: decisions.origin.clone(),
                 summary: format!(
                     "nothing blocked: no response policy names rule {}",
-                    decisions.rule
+                    decisions.rules.join(", ")
                 ),
                 status: AckStatus::Unsupported,
             });

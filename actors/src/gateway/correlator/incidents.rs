@@ -37,11 +37,24 @@ pub struct Incident {
     pub targets: Vec<String>,
     /// Gateway time of the last event folded in, for the quiet-time close.
     pub last_activity_ns: u64,
+    /// The rule naming the incident is a correlation.
+    named_by_correlation: bool,
     /// Index in `draft.events` of the latest reference of each (ecu, sensor).
     latest: HashMap<(String, String), usize>,
 }
 
 impl Incident {
+    /// Every rule that raised, upgraded or fed the incident, in that order, once each.
+    pub fn rules(&self) -> Vec<String> {
+        let mut rules: Vec<String> = Vec::new();
+        for (detector, _) in &self.groups {
+            if !rules.contains(detector) {
+                rules.push(detector.clone());
+            }
+        }
+        rules
+    }
+
     fn references(&self, r: &EventRefDraft) -> bool {
         let Some(&latest) = self.latest.get(&(r.ecu.clone(), r.sensor.clone())) else {
             return false;
@@ -180,8 +193,18 @@ impl Book {
                 for m in members {
                     incident.add(m, now_ns);
                 }
+                // A higher level renames the incident; at the same level a correlation (what
+                // several events mean together) names it rather than a single detection.
+                let severity = incident.draft.severity;
+                let rename = meta.level.0 > severity.0
+                    || (meta.level == severity
+                        && meta.correlation
+                        && !incident.named_by_correlation);
+                if rename {
+                    incident.named_by_correlation = meta.correlation;
+                }
                 let d = &mut incident.draft;
-                if meta.level.0 >= d.severity.0 {
+                if rename {
                     d.severity = meta.level;
                     d.rule.clone_from(&meta.name);
                     d.title = title(&meta.title, &d.origin_ecu);
@@ -233,6 +256,7 @@ impl Book {
             processes: Vec::new(),
             targets: Vec::new(),
             last_activity_ns: now_ns,
+            named_by_correlation: meta.correlation,
             latest: HashMap::new(),
         };
         for m in members {
@@ -308,6 +332,7 @@ mod tests {
             tags: vec![format!("t.{name}")],
             place: "test.yml".into(),
             fingerprint: 0,
+            correlation: name == "lateral",
         })
     }
 
@@ -394,6 +419,19 @@ mod tests {
             ("lateral", 3),
             "a lower level does not downgrade"
         );
+        let read_only = meta("read-only", Severity::Critical);
+        let tampered_again = Verdict::Raise(vec![member("ivi", "files", 2, Category::Intrusion)]);
+        book.apply(
+            &outcome(&read_only, tampered_again),
+            VehicleSnapshot::default(),
+            50,
+        );
+        let i = book.get(1).expect("one incident");
+        assert_eq!(
+            i.draft.rule, "lateral",
+            "a detection of the same level leaves a correlation's name"
+        );
+        assert_eq!(i.rules(), ["tampered", "lateral", "scan", "read-only"]);
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub fn actions(
     r: &Response,
 ) -> Vec<(String, ActionDraft)> {
     let mut actions = Vec::new();
-    for kind in topology.response.actions_for(&r.rule) {
+    for kind in topology.response.actions_for(&r.rules) {
         match kind {
             ResponseAction::StopProcesses => {
                 for (pid, name) in &r.processes {
@@ -127,7 +127,10 @@ mod tests {
     fn response() -> Response {
         Response {
             incident_id: 1,
-            rule: "intrusion-then-lateral-movement".into(),
+            rules: vec![
+                "host-file-tampered".into(),
+                "intrusion-then-lateral-movement".into(),
+            ],
             origin: "ivi".into(),
             processes: vec![(42, "sh".into())],
             targets: vec!["body-dc".into()],
@@ -155,7 +158,7 @@ mod tests {
             .collect();
         assert_eq!(described, expected);
         let unknown = Response {
-            rule: "no-such-rule".into(),
+            rules: vec!["no-such-rule".into()],
             ..response()
         };
         assert_eq!(actions(&topology, AddressMode::Loopback, &unknown), vec![]);
