@@ -27,7 +27,6 @@ mod tests {
     //! counts were checked frame by frame against Wireshark 4.0 (`doip.type`, `uds.sid`).
 
     use std::collections::BTreeMap;
-    use std::path::Path;
 
     use vsiem_topology::Transport;
 

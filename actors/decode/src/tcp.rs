@@ -309,7 +309,6 @@ impl Streams {
 )]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-    use std::path::PathBuf;
 
     use super::super::capture_file;
     use super::super::frame::{self, FlowProto, LinkType, Net, Transport};
