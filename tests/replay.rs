@@ -15,18 +15,7 @@ fn shared(name: &str) -> PathBuf {
 }
 
 fn replay(capture: &PathBuf) -> (String, Value) {
-    let output = vsiem()
-        .args(["replay", "--json"])
-        .arg(capture)
-        .output()
-        .expect("vsiem replay runs");
-    assert!(
-        output.status.success(),
-        "{}: {}",
-        capture.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).expect("UTF-8 output");
+    let stdout = common::replay(&[], capture);
     let summary = stdout
         .lines()
         .last()

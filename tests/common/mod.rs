@@ -34,6 +34,23 @@ pub fn demo(args: &[&str]) -> (Output, Vec<Value>) {
     (output, lines)
 }
 
+/// Runs `vsiem replay --json ARGS CAPTURE`, which must succeed, and returns what it printed.
+pub fn replay(args: &[&str], capture: &std::path::Path) -> String {
+    let output = vsiem()
+        .args(["replay", "--json"])
+        .args(args)
+        .arg(capture)
+        .output()
+        .expect("vsiem replay runs");
+    assert!(
+        output.status.success(),
+        "{}: {}",
+        capture.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
 pub fn of_kind<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
     lines.iter().filter(|l| l["kind"] == kind).collect()
 }
