@@ -156,7 +156,7 @@ fn expectations() -> Vec<(&'static str, Vec<Want>)> {
                 ivi_to_body,
                 "10.10.2.2:30501",
                 "Udp",
-                1,
+                2,
             )],
         ),
         (

@@ -35,6 +35,8 @@ from scapy.contrib.automotive.uds import (
     UDS_ER,
     UDS_ERPR,
     UDS_NR,
+    UDS_RC,
+    UDS_RCPR,
     UDS_RDBI,
     UDS_RDBIPR,
     UDS_SA,
@@ -321,9 +323,11 @@ def someip_unknown_method(cap):
 
 
 def someip_malformed(cap):
-    # A header whose length field claims 100 bytes that are not there.
+    # A header whose length field claims 100 bytes that are not there, then a datagram too
+    # short for a header.
     message = SOMEIP(srv_id=0x1101, sub_id=0x0001, client_id=CLIENT["ivi"], session_id=1, len=100)
     cap.packet("ivi", "body-dc", UDP(sport=40_000, dport=30501) / message, legs="ingress")
+    cap.packet("ivi", "body-dc", UDP(sport=40_000, dport=30501) / raw(message)[:6], legs="ingress")
 
 
 def someip_sd_offer_spoof(cap):
@@ -423,6 +427,7 @@ def benign(cap):
     diagnose(conn, UDS_DSC(diagnosticSessionType=3), UDS_DSCPR(diagnosticSessionType=3, sessionParameterRecord=b"\x00\x32\x01\xf4"))
     diagnose(conn, UDS_SA(securityAccessType=1), UDS_SAPR(securityAccessType=1, securitySeed=b"\x12\x34\x56\x78"))
     diagnose(conn, UDS_SA(securityAccessType=2, securityKey=b"\xed\xcb\xa9\x87"), UDS_SAPR(securityAccessType=2))
+    diagnose(conn, UDS_RC(routineControlType=1, routineIdentifier=0x0203), UDS_RCPR(routineControlType=1, routineIdentifier=0x0203) / b"\x00")
     diagnose(conn, UDS_ER(resetType=1), UDS_ERPR(resetType=1))
     # Driving: two seconds of cyclic Speed (10 ms) and the gear, with the usual calls.
     session = 1
