@@ -8,10 +8,10 @@
 //! saying so.
 
 mod common;
+#[path = "scapy/run.rs"]
+mod scapy;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -262,28 +262,6 @@ fn expectations() -> Vec<(&'static str, Vec<Want>)> {
     ]
 }
 
-/// Runs the Scapy script into `dir` and returns the scenarios it wrote.
-fn make_captures(dir: &Path) -> Vec<String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scapy/captures.py");
-    let output = Command::new("python3").arg(&script).arg(dir).output();
-    let install = "this test needs python3 with scapy 2.6.1: `pip install scapy==2.6.1`";
-    let output = output.unwrap_or_else(|e| panic!("{install} (python3: {e})"));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !stderr.contains("No module named 'scapy"),
-        "{install}\n{stderr}"
-    );
-    assert!(
-        output.status.success(),
-        "{} failed:\n{stderr}",
-        script.display()
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 fn matches(want: &Want, event: &Value) -> bool {
     let (kind, origin, src, dst, detail, _) = *want;
     let dst_ok = match dst.strip_suffix('*') {
@@ -300,16 +278,19 @@ fn matches(want: &Want, event: &Value) -> bool {
 #[test]
 fn every_detection_fires_on_its_scapy_capture_and_normal_traffic_is_quiet() {
     let dir = tempfile::tempdir().unwrap();
-    let written = make_captures(dir.path());
+    let written = scapy::captures(dir.path());
     let table = expectations();
     let named: BTreeSet<&str> = table.iter().map(|(name, _)| *name).collect();
     assert_eq!(
-        written.iter().map(String::as_str).collect::<BTreeSet<_>>(),
+        written
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect::<BTreeSet<_>>(),
         named,
         "the script's scenarios and this test's table differ"
     );
     for (name, wants) in table {
-        let capture: PathBuf = dir.path().join(format!("{name}.pcap"));
+        let capture = dir.path().join(format!("{name}.pcap"));
         let lines: Vec<Value> = common::replay(&[], &capture)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))

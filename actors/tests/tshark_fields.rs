@@ -23,6 +23,9 @@ use vsiem_actors::sensor::net::someip::{EntryKind, MessageType, SomeipError};
 use vsiem_actors::sensor::net::uds::{RequestService, ResponseService, Uds};
 use vsiem_actors::sensor::net::{capture_file, doip, someip, uds};
 
+#[path = "../../tests/scapy/run.rs"]
+mod scapy;
+
 /// The UDP ports tshark is told to decode as SOME/IP (`someip.ports.udp`), and vsiem here:
 /// the reference vehicle's (SD 30490, services 30501-30531) and the independent generator's
 /// (server 30491, clients 30501).
@@ -367,26 +370,6 @@ fn number_of(text: &str) -> u64 {
     .unwrap_or_else(|e| panic!("tshark printed {text:?}: {e}"))
 }
 
-/// The Scapy captures of the reference vehicle, written into `dir`.
-fn scapy_captures(dir: &Path) -> Vec<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/scapy/captures.py");
-    let install = "this test needs python3 with scapy 2.6.1: `pip install scapy==2.6.1`";
-    let output = Command::new("python3")
-        .arg(&script)
-        .arg(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{install} (python3: {e})"));
-    assert!(
-        output.status.success(),
-        "{install}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|name| dir.join(format!("{name}.pcap")))
-        .collect()
-}
-
 #[test]
 fn decoded_fields_match_tsharks_frame_by_frame() {
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/captures");
@@ -397,7 +380,11 @@ fn decoded_fields_match_tsharks_frame_by_frame() {
         .collect();
     captures.sort();
     let dir = tempfile::tempdir().unwrap();
-    captures.extend(scapy_captures(dir.path()));
+    captures.extend(
+        scapy::captures(dir.path())
+            .into_iter()
+            .map(|(_, path)| path),
+    );
 
     // Values compared per field, over every capture, and every disagreement.
     let mut compared: BTreeMap<&str, usize> = BTreeMap::new();
