@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses its own subset of these helpers.
 
 pub mod bus;
+pub mod netns;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
