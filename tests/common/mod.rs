@@ -92,13 +92,19 @@ pub fn monitor() -> (Running, mpsc::Receiver<Value>) {
 
 /// `vsiem monitor --json ARGS`, its lines delivered through a channel.
 pub fn monitor_with(args: &[&str]) -> (Running, mpsc::Receiver<Value>) {
-    let mut child = vsiem()
-        .args(["monitor", "--json"])
-        .args(args)
+    let mut command = vsiem();
+    command.args(["monitor", "--json"]).args(args);
+    follow(command)
+}
+
+/// Runs `command` (a `vsiem ... --json` that prints JSON lines), its lines delivered through a
+/// channel.
+pub fn follow(mut command: Command) -> (Running, mpsc::Receiver<Value>) {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("vsiem monitor starts");
+        .expect("vsiem starts");
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
