@@ -166,67 +166,73 @@ fn vsiem_fields(link: LinkType, bytes: &[u8]) -> Fields {
 /// A UDS message's fields as Wireshark shows them: `uds.sid` without the reply bit (0x3F for
 /// a negative response, whose refused service is `uds.err.sid`).
 fn uds_fields(u: &Uds<'_>, put: &mut impl FnMut(&'static str, u64)) {
-    match u {
-        Uds::Request(r) => {
-            put("uds.sid", r.sid.0.into());
-            put("uds.reply", 0);
+    let routine = |control: u8, id: u16| {
+        vec![
+            ("uds.rc.type", control.into()),
+            ("uds.rc.identifier", id.into()),
+        ]
+    };
+    let (sid, reply, params): (u8, u64, Vec<(&'static str, u64)>) = match u {
+        Uds::Request(r) => (
+            r.sid.0,
+            0,
             match r.service {
                 RequestService::DiagnosticSessionControl { session } => {
-                    put("uds.dsc.type", session.0.into())
+                    vec![("uds.dsc.type", session.0.into())]
                 }
-                RequestService::EcuReset { reset_type } => put("uds.er.type", reset_type.into()),
+                RequestService::EcuReset { reset_type } => vec![("uds.er.type", reset_type.into())],
                 RequestService::SecurityAccess { sub_function, .. } => {
-                    put("uds.sa.type", sub_function.into())
+                    vec![("uds.sa.type", sub_function.into())]
                 }
-                RequestService::ReadDataByIdentifier { dids } => {
-                    for did in dids.iter() {
-                        put("uds.rdbi.data_identifier", did.into());
-                    }
-                }
+                RequestService::ReadDataByIdentifier { dids } => dids
+                    .iter()
+                    .map(|did| ("uds.rdbi.data_identifier", did.into()))
+                    .collect(),
                 RequestService::RoutineControl {
                     control_type,
                     routine_id,
                     ..
-                } => {
-                    put("uds.rc.type", control_type.into());
-                    put("uds.rc.identifier", routine_id.into());
-                }
-                _ => {}
-            }
-        }
-        Uds::PositiveResponse(r) => {
-            put("uds.sid", r.sid.0.into());
-            put("uds.reply", 1);
+                } => routine(control_type, routine_id),
+                _ => vec![],
+            },
+        ),
+        Uds::PositiveResponse(r) => (
+            r.sid.0,
+            1,
             match r.service {
                 ResponseService::DiagnosticSessionControl { session, .. } => {
-                    put("uds.dsc.type", session.0.into())
+                    vec![("uds.dsc.type", session.0.into())]
                 }
                 ResponseService::EcuReset { reset_type, .. } => {
-                    put("uds.er.type", reset_type.into())
+                    vec![("uds.er.type", reset_type.into())]
                 }
                 ResponseService::SecurityAccess { sub_function, .. } => {
-                    put("uds.sa.type", sub_function.into())
+                    vec![("uds.sa.type", sub_function.into())]
                 }
                 ResponseService::ReadDataByIdentifier { did, .. } => {
-                    put("uds.rdbi.data_identifier", did.into())
+                    vec![("uds.rdbi.data_identifier", did.into())]
                 }
                 ResponseService::RoutineControl {
                     control_type,
                     routine_id,
                     ..
-                } => {
-                    put("uds.rc.type", control_type.into());
-                    put("uds.rc.identifier", routine_id.into());
-                }
-                _ => {}
-            }
-        }
-        Uds::NegativeResponse(n) => {
-            put("uds.sid", 0x3F);
-            put("uds.reply", 1);
-            put("uds.err.sid", n.sid.0.into());
-            put("uds.err.code", n.nrc.0.into());
-        }
+                } => routine(control_type, routine_id),
+                _ => vec![],
+            },
+        ),
+        Uds::NegativeResponse(n) => (
+            0x3F,
+            1,
+            vec![
+                ("uds.err.sid", n.sid.0.into()),
+                ("uds.err.code", n.nrc.0.into()),
+            ],
+        ),
+    };
+    put("uds.sid", sid.into());
+    put("uds.reply", reply);
+    for (field, value) in params {
+        put(field, value);
     }
 }
 

@@ -351,10 +351,24 @@ mod tests {
         out.into_iter().map(|d| (d.kind.name, d.origin)).collect()
     }
 
+    /// `p` as sent on the link by the host with the contract's MAC for `ip`.
+    fn sent_by(ip: &str, p: Packet<'static>) -> Packet<'static> {
+        Packet {
+            src_mac: Some(Mac(mac_address(ip.parse().unwrap()))),
+            ..p
+        }
+    }
+
     #[test]
     fn packets_are_judged_against_the_reference_vehicle() {
         let udp = Transport::Udp;
         let tcp = Transport::Tcp;
+        let ivi_lock_on_body_vlan = packet(
+            Some(20),
+            "10.10.1.3",
+            "10.10.2.2",
+            Some((udp, 40000, 30501)),
+        );
         let cases: Vec<Case> = vec![
             (
                 "ivi locks, tagged with its zone",
@@ -388,28 +402,12 @@ mod tests {
             ),
             (
                 "the gateway routes the ivi's Lock onto the body VLAN",
-                Packet {
-                    src_mac: Some(Mac(mac_address("10.10.2.1".parse().unwrap()))),
-                    ..packet(
-                        Some(20),
-                        "10.10.1.3",
-                        "10.10.2.2",
-                        Some((udp, 40000, 30501)),
-                    )
-                },
+                sent_by("10.10.2.1", ivi_lock_on_body_vlan),
                 vec![],
             ),
             (
                 "the ivi's own MAC on the body VLAN",
-                Packet {
-                    src_mac: Some(Mac(mac_address("10.10.1.3".parse().unwrap()))),
-                    ..packet(
-                        Some(20),
-                        "10.10.1.3",
-                        "10.10.2.2",
-                        Some((udp, 40000, 30501)),
-                    )
-                },
+                sent_by("10.10.1.3", ivi_lock_on_body_vlan),
                 vec![("net.vlan_violation", "ivi")],
             ),
             (

@@ -72,6 +72,18 @@ fn someip_event(service: u16, event: u16, payload: &[u8]) -> Vec<u8> {
         .to_bytes()
 }
 
+/// The ivi's Lock request tagged with the body zone's VLAN, from the ivi's MAC.
+fn ivi_lock_on_body_vlan() -> Vec<u8> {
+    udp(
+        20,
+        IVI,
+        40000,
+        BODY,
+        30501,
+        &someip_request(0x1101, 0x0001, 0x0003),
+    )
+}
+
 /// `frame` as the gateway forwards it onto another zone's trunk: from its MAC there.
 fn routed_by(gateway: [u8; 4], mut frame: Vec<u8>) -> Vec<u8> {
     frame[6..12].copy_from_slice(&mac(gateway));
@@ -339,14 +351,7 @@ fn every_detection_fires_on_its_attack() {
         ),
         (
             "ivi on the body VLAN",
-            vec![udp(
-                20,
-                IVI,
-                40000,
-                BODY,
-                30501,
-                &someip_request(0x1101, 0x0001, 0x0003),
-            )],
+            vec![ivi_lock_on_body_vlan()],
             vec!["net.vlan_violation"],
         ),
         (
@@ -485,17 +490,7 @@ fn normal_traffic_of_the_reference_vehicle_yields_no_event() {
             ),
             // Regression: the same call on the body trunk, after the gateway routed it, used
             // to be a VLAN violation of the ivi's.
-            routed_by(
-                GW_BODY,
-                udp(
-                    20,
-                    IVI,
-                    40000,
-                    BODY,
-                    30501,
-                    &someip_request(0x1101, 0x0001, 0x0003),
-                ),
-            ),
+            routed_by(GW_BODY, ivi_lock_on_body_vlan()),
             udp(
                 20,
                 BODY,
