@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::vsiem;
 use serde_json::Value;
@@ -14,7 +14,7 @@ fn shared(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn replay(capture: &PathBuf) -> (String, Value) {
+fn replay(capture: &Path) -> (String, Value) {
     let stdout = common::replay(&[], capture);
     let summary = stdout
         .lines()
