@@ -12,6 +12,7 @@ mod common;
 mod scapy;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -289,9 +290,11 @@ fn every_detection_fires_on_its_scapy_capture_and_normal_traffic_is_quiet() {
         named,
         "the script's scenarios and this test's table differ"
     );
+    let topology = Path::new(env!("CARGO_MANIFEST_DIR")).join("topology/reference.toml");
+    let topology = topology.to_string_lossy();
     for (name, wants) in table {
         let capture = dir.path().join(format!("{name}.pcap"));
-        let lines: Vec<Value> = common::replay(&[], &capture)
+        let lines: Vec<Value> = common::replay(&["--topology", &topology], &capture)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
             .collect();
