@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::vsiem;
 use serde_json::Value;
@@ -14,19 +14,8 @@ fn shared(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn replay(capture: &PathBuf) -> (String, Value) {
-    let output = vsiem()
-        .args(["replay", "--json"])
-        .arg(capture)
-        .output()
-        .expect("vsiem replay runs");
-    assert!(
-        output.status.success(),
-        "{}: {}",
-        capture.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).expect("UTF-8 output");
+fn replay(capture: &Path) -> (String, Value) {
+    let stdout = common::replay(&[], capture);
     let summary = stdout
         .lines()
         .last()

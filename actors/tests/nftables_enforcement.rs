@@ -6,7 +6,6 @@
 //! Needs root, `ip` and `nft`. Without them the test fails saying what is missing, unless
 //! VSIEM_SKIP_ROOT_TESTS=1 opts out explicitly.
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,108 +20,62 @@ use vsiem_schemas::wire::{AckStatus, Transport};
 use vsiem_schemas::{now_ns, read};
 use vsiem_topology::{AddressMode, Topology};
 
+#[path = "../../tests/common/netns.rs"]
+mod netns;
+
+use netns::{End, Netns};
+
 const IVI: &str = "10.10.1.3";
 const TCU: &str = "10.10.1.2";
 
-/// Two namespaces and a veth pair, removed when dropped.
+/// The two test hosts, joined by a veth pair.
 struct Hosts {
-    ivi: String,
-    tcu: String,
+    ivi: Netns,
+    tcu: Netns,
 }
 
 impl Hosts {
     fn new() -> Self {
-        let id = std::process::id();
         let hosts = Self {
-            ivi: format!("vsiem-ivi-{id}"),
-            tcu: format!("vsiem-tcu-{id}"),
+            ivi: Netns::new("ivi"),
+            tcu: Netns::new("tcu"),
         };
+        let id = std::process::id();
         let (vi, vt) = (format!("vi{id}"), format!("vt{id}"));
-        for ns in [&hosts.ivi, &hosts.tcu] {
-            sh(&["ip", "netns", "add", ns]);
-            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-        }
-        sh(&[
-            "ip", "link", "add", &vi, "netns", &hosts.ivi, "type", "veth", "peer", "name", &vt,
-            "netns", &hosts.tcu,
-        ]);
-        for (ns, dev, ip) in [(&hosts.ivi, &vi, IVI), (&hosts.tcu, &vt, TCU)] {
-            sh(&[
-                "ip",
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{ip}/24"),
-                "dev",
-                dev,
-            ]);
-            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
-        }
+        let (ivi, tcu) = (format!("{IVI}/24"), format!("{TCU}/24"));
+        netns::veth(
+            &End {
+                ns: &hosts.ivi,
+                dev: &vi,
+                address: &ivi,
+                mac: None,
+            },
+            &End {
+                ns: &hosts.tcu,
+                dev: &vt,
+                address: &tcu,
+                mac: None,
+            },
+        );
         hosts
     }
 
-    /// Whether a UDP datagram from ivi reaches a listener on tcu.
     fn udp_reaches(&self) -> bool {
-        let listen = format!(
-            "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('{TCU}', 5300)); s.settimeout(3.0); s.recv(64)"
-        );
-        let mut listener = Command::new("ip")
-            .args(["netns", "exec", &self.tcu, "python3", "-c", &listen])
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 runs");
-        std::thread::sleep(Duration::from_millis(300));
-        // A dropped datagram fails the send with EPERM; the listener is the judge.
-        let send = format!(
-            "import socket, time\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor _ in range(15):\n  try: s.sendto(b'x', ('{TCU}', 5300))\n  except OSError: pass\n  time.sleep(0.1)"
-        );
-        let sent = Command::new("ip")
-            .args(["netns", "exec", &self.ivi, "python3", "-c", &send])
-            .status()
-            .expect("python3 runs");
-        assert!(sent.success(), "the sender failed");
-        listener.wait().expect("listener ends").success()
+        netns::udp_reaches(&self.ivi, &self.tcu, TCU, 5300)
     }
 
-    /// Whether a TCP connection from ivi to a listener on tcu succeeds.
-    fn tcp_reaches(&self) -> bool {
-        let listen = format!(
-            "import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('{TCU}', 5301)); s.listen(1); s.settimeout(3.0); s.accept()"
-        );
-        let mut listener = Command::new("ip")
-            .args(["netns", "exec", &self.tcu, "python3", "-c", &listen])
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 runs");
-        // Retried: the listener may not be listening yet when the first attempt goes out.
-        let connect = format!(
-            "import socket, sys, time\nfor _ in range(15):\n  try: socket.create_connection(('{TCU}', 5301), timeout=0.5); sys.exit(0)\n  except OSError: time.sleep(0.1)\nsys.exit(1)"
-        );
-        let connected = Command::new("ip")
-            .args(["netns", "exec", &self.ivi, "python3", "-c", &connect])
-            .stderr(Stdio::null())
-            .status()
-            .expect("python3 runs")
-            .success();
-        let accepted = listener.wait().expect("listener ends").success();
-        connected && accepted
+    fn tcp_reaches(&self, port: u16) -> bool {
+        netns::tcp_reaches(&self.ivi, &self.tcu, TCU, port)
     }
 
     fn vsiem_table_exists(&self) -> bool {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.ivi, "nft", "list", "tables"])
+        let out = self
+            .ivi
+            .command("nft")
+            .args(["list", "tables"])
             .output()
             .expect("nft runs");
         String::from_utf8_lossy(&out.stdout).contains("vsiem")
-    }
-}
-
-impl Drop for Hosts {
-    fn drop(&mut self) {
-        for ns in [&self.ivi, &self.tcu] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
     }
 }
 
@@ -135,41 +88,14 @@ async fn next_ack(acks: &mut mpsc::UnboundedReceiver<Ack>) -> Ack {
         .expect("acks flow")
 }
 
-fn sh(args: &[&str]) {
-    let status = Command::new(args[0])
-        .args(&args[1..])
-        .status()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(status.success(), "{args:?} failed");
-}
-
-/// What this test needs from the machine, or why it cannot run.
-fn missing_prerequisite() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("root (network namespaces and nftables)".into());
-    }
-    ["ip", "nft", "python3"].into_iter().find_map(|tool| {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status();
-        (!found.is_ok_and(|s| s.success())).then(|| format!("the {tool} tool"))
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_stop_packets_until_their_ttl_expires_or_they_are_revoked() {
-    if let Some(missing) = missing_prerequisite() {
-        if std::env::var_os("VSIEM_SKIP_ROOT_TESTS").is_some() {
-            eprintln!("skipped (VSIEM_SKIP_ROOT_TESTS): needs {missing}");
-            return;
-        }
-        panic!("this test needs {missing}; set VSIEM_SKIP_ROOT_TESTS=1 to skip it explicitly");
+    if !netns::prerequisites_met(&["ip", "nft", "python3"]) {
+        return;
     }
     let hosts = Hosts::new();
     assert!(
-        hosts.udp_reaches() && hosts.tcp_reaches(),
+        hosts.udp_reaches() && hosts.tcp_reaches(5301),
         "the test hosts cannot talk before any order"
     );
 
@@ -200,7 +126,9 @@ async fn orders_stop_packets_until_their_ttl_expires_or_they_are_revoked() {
         vin: vin.clone(),
         ecu: "ivi".into(),
         blocklist: None,
-        firewall: Some(Nft::open(Some(hosts.ivi.clone())).expect("nftables in the ivi namespace")),
+        firewall: Some(
+            Nft::open(Some(hosts.ivi.0.clone())).expect("nftables in the ivi namespace"),
+        ),
         topology: Arc::clone(&topology),
         addressing: AddressMode::Container,
         backbone_port: 7447,
@@ -239,10 +167,35 @@ async fn orders_stop_packets_until_their_ttl_expires_or_they_are_revoked() {
         (1, AckStatus::Applied, "nftables rules installed".to_owned())
     );
     assert!(!hosts.udp_reaches(), "UDP still flows after the drop order");
-    assert!(hosts.tcp_reaches(), "the UDP order dropped TCP too");
+    assert!(hosts.tcp_reaches(5301), "the UDP order dropped TCP too");
     let expired = next_ack(&mut acks).await;
     assert_eq!((expired.0, expired.1), (1, AckStatus::Expired));
     assert!(hosts.udp_reaches(), "UDP does not flow again after the TTL");
+
+    // Regression: drop the IVI's TCP egress for 8 s (longer than the probes take); TCP stops, but not to the backbone port
+    // (the sensor would silence itself), and UDP still flows.
+    let drop_tcp = ActionDraft::DropFlow {
+        transport: Transport::Tcp,
+        src: IVI.into(),
+        dst: String::new(),
+        dst_port: 0,
+    };
+    session
+        .put(keys::order(&vin, "ivi"), order(3, drop_tcp, 8_000, false))
+        .await
+        .unwrap();
+    assert_eq!(next_ack(&mut acks).await.1, AckStatus::Applied);
+    assert!(
+        !hosts.tcp_reaches(5301),
+        "TCP still flows after the drop order"
+    );
+    assert!(
+        hosts.tcp_reaches(7447),
+        "the drop order cut the backbone port"
+    );
+    assert!(hosts.udp_reaches(), "the TCP order dropped UDP too");
+    let expired = next_ack(&mut acks).await;
+    assert_eq!((expired.0, expired.1), (3, AckStatus::Expired));
 
     // Isolate the IVI until revoked: nothing gets through, then everything does.
     let isolate = ActionDraft::IsolateEcu { ecu: "ivi".into() };
@@ -255,7 +208,7 @@ async fn orders_stop_packets_until_their_ttl_expires_or_they_are_revoked() {
         .unwrap();
     assert_eq!(next_ack(&mut acks).await.1, AckStatus::Applied);
     assert!(
-        !hosts.tcp_reaches() && !hosts.udp_reaches(),
+        !hosts.tcp_reaches(5301) && !hosts.udp_reaches(),
         "the isolated IVI still talks"
     );
     session
@@ -264,7 +217,7 @@ async fn orders_stop_packets_until_their_ttl_expires_or_they_are_revoked() {
         .unwrap();
     assert_eq!(next_ack(&mut acks).await.1, AckStatus::Revoked);
     assert!(
-        hosts.tcp_reaches() && hosts.udp_reaches(),
+        hosts.tcp_reaches(5301) && hosts.udp_reaches(),
         "the IVI stays cut off after the revocation"
     );
 

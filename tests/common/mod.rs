@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses its own subset of these helpers.
 
 pub mod bus;
+pub mod netns;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
@@ -32,6 +33,23 @@ pub fn demo(args: &[&str]) -> (Output, Vec<Value>) {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
     (output, lines)
+}
+
+/// Runs `vsiem replay --json ARGS CAPTURE`, which must succeed, and returns what it printed.
+pub fn replay(args: &[&str], capture: &std::path::Path) -> String {
+    let output = vsiem()
+        .args(["replay", "--json"])
+        .args(args)
+        .arg(capture)
+        .output()
+        .expect("vsiem replay runs");
+    assert!(
+        output.status.success(),
+        "{}: {}",
+        capture.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
 pub fn of_kind<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
@@ -74,13 +92,19 @@ pub fn monitor() -> (Running, mpsc::Receiver<Value>) {
 
 /// `vsiem monitor --json ARGS`, its lines delivered through a channel.
 pub fn monitor_with(args: &[&str]) -> (Running, mpsc::Receiver<Value>) {
-    let mut child = vsiem()
-        .args(["monitor", "--json"])
-        .args(args)
+    let mut command = vsiem();
+    command.args(["monitor", "--json"]).args(args);
+    follow(command)
+}
+
+/// Runs `command` (a `vsiem ... --json` that prints JSON lines), its lines delivered through a
+/// channel.
+pub fn follow(mut command: Command) -> (Running, mpsc::Receiver<Value>) {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("vsiem monitor starts");
+        .expect("vsiem starts");
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {

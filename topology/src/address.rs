@@ -24,6 +24,15 @@ pub fn mac_address(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x00, a, b, c, d]
 }
 
+/// The container address a MAC of the contract's rule stands for (`02:00:<IPv4>`); `None` for
+/// any other MAC.
+pub fn owner_of_mac(mac: [u8; 6]) -> Option<Ipv4Addr> {
+    match mac {
+        [0x02, 0x00, a, b, c, d] => Some(Ipv4Addr::new(a, b, c, d)),
+        _ => None,
+    }
+}
+
 impl Topology {
     /// Host `host` of zone `zone`; `None` if the zone does not exist.
     pub fn host_address(&self, zone: &str, host: u8, mode: AddressMode) -> Option<Ipv4Addr> {
@@ -138,7 +147,9 @@ mod tests {
         ];
         for (ip, mac) in cases {
             assert_eq!(mac_address(ip.parse().unwrap()), mac, "{ip}");
+            assert_eq!(owner_of_mac(mac), Some(ip.parse().unwrap()), "{ip}");
         }
+        assert_eq!(owner_of_mac([0x00, 0x1b, 0x0a, 0x0a, 0x01, 0x03]), None);
     }
 
     #[test]

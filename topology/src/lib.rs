@@ -18,7 +18,7 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-pub use address::{mac_address, AddressMode};
+pub use address::{mac_address, owner_of_mac, AddressMode};
 pub use error::{Problem, TopologyError};
 pub use matrix::Peer;
 pub use model::*;

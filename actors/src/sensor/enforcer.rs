@@ -40,7 +40,8 @@ pub struct EnforcerArgs {
     /// Where ECUs named by isolate orders are.
     pub topology: Arc<Topology>,
     pub addressing: AddressMode,
-    /// The backbone's TCP port, which an isolated ECU keeps so that it still reports.
+    /// The backbone's TCP port, which an isolated ECU or a dropped flow keeps so that the
+    /// sensor still reports.
     pub backbone_port: u16,
 }
 
@@ -216,6 +217,7 @@ impl EnforcerState {
                     src: ip(flow.src())?,
                     dst: ip(flow.dst())?,
                     dst_port: (flow.dst_port() != 0).then_some(flow.dst_port()),
+                    keep_port: self.args.backbone_port,
                 })
             })();
             return Some(rule);

@@ -39,12 +39,15 @@ pub enum L4 {
 /// What one block order asks of the firewall.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rule {
-    /// Drop packets of a flow; `None` fields match anything.
+    /// Drop packets of a flow; `None` fields match anything. The SIEM's own backbone (TCP
+    /// `keep_port`, both directions) is kept even when the flow covers it: a drop of an ECU's
+    /// TCP egress must not cut its sensor off the gateway, or the sensor silences itself.
     DropFlow {
         l4: Option<L4>,
         src: Option<IpAddr>,
         dst: Option<IpAddr>,
         dst_port: Option<u16>,
+        keep_port: u16,
     },
     /// Drop everything from and to these addresses except the SIEM's own backbone (TCP
     /// `keep_port`), so an isolated ECU still reports.
@@ -201,21 +204,36 @@ fn matches(rule: &Rule) -> Vec<(String, &'static str)> {
             src,
             dst,
             dst_port,
+            keep_port,
         } => {
-            let mut expr = Vec::new();
+            let mut hosts = Vec::new();
             if let Some(ip) = src {
-                expr.push(format!("{} saddr {ip}", family(ip)));
+                hosts.push(format!("{} saddr {ip}", family(ip)));
             }
             if let Some(ip) = dst {
-                expr.push(format!("{} daddr {ip}", family(ip)));
+                hosts.push(format!("{} daddr {ip}", family(ip)));
             }
-            match (proto, dst_port) {
-                (Some(p), Some(port)) => expr.push(format!("{} dport {port}", l4(*p))),
-                (Some(p), None) => expr.push(format!("meta l4proto {}", l4(*p))),
-                (None, Some(port)) => expr.push(format!("th dport {port}")),
-                (None, None) => {}
+            let with = |extra: String| {
+                let mut expr = hosts.clone();
+                expr.push(extra);
+                expr.join(" ")
+            };
+            let mut rules = Vec::new();
+            let covers_backbone =
+                *proto != Some(L4::Udp) && dst_port.is_none_or(|port| port == *keep_port);
+            if covers_backbone {
+                for side in ["dport", "sport"] {
+                    rules.push((with(format!("tcp {side} {keep_port}")), "accept"));
+                }
             }
-            vec![(expr.join(" "), "drop")]
+            let drop = match (proto, dst_port) {
+                (Some(p), Some(port)) => with(format!("{} dport {port}", l4(*p))),
+                (Some(p), None) => with(format!("meta l4proto {}", l4(*p))),
+                (None, Some(port)) => with(format!("th dport {port}")),
+                (None, None) => hosts.join(" "),
+            };
+            rules.push((drop, "drop"));
+            rules
         }
         Rule::Isolate {
             addresses,
@@ -251,8 +269,24 @@ mod tests {
                     src: Some(ivi),
                     dst: None,
                     dst_port: None,
+                    keep_port: 7447,
                 },
                 vec!["ip saddr 10.10.1.3 meta l4proto udp"],
+            ),
+            (
+                // Regression: the IVI's TCP egress dropped, its sensor's backbone kept.
+                Rule::DropFlow {
+                    l4: Some(L4::Tcp),
+                    src: Some(ivi),
+                    dst: None,
+                    dst_port: None,
+                    keep_port: 7447,
+                },
+                vec![
+                    "ip saddr 10.10.1.3 tcp dport 7447",
+                    "ip saddr 10.10.1.3 tcp sport 7447",
+                    "ip saddr 10.10.1.3 meta l4proto tcp",
+                ],
             ),
             (
                 Rule::DropFlow {
@@ -260,6 +294,7 @@ mod tests {
                     src: None,
                     dst: Some("fd00::2".parse().unwrap()),
                     dst_port: Some(443),
+                    keep_port: 7447,
                 },
                 vec!["ip6 daddr fd00::2 tcp dport 443"],
             ),
@@ -269,6 +304,7 @@ mod tests {
                     src: Some(ivi),
                     dst: None,
                     dst_port: Some(53),
+                    keep_port: 7447,
                 },
                 vec!["ip saddr 10.10.1.3 th dport 53"],
             ),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use vsiem_schemas::catalog::{self, EventType};
 use vsiem_schemas::encode::{ContextDraft, EventDraft, NetworkFlowDraft};
 use vsiem_schemas::wire;
-use vsiem_topology::{mac_address, Peer, Topology, Transport};
+use vsiem_topology::{mac_address, owner_of_mac, Peer, Topology, Transport};
 
 use super::frame::Mac;
 
@@ -27,6 +27,8 @@ pub struct Packet<'a> {
     pub ts_ns: u64,
     /// The outer 802.1Q VLAN id, if the frame was tagged.
     pub vlan: Option<u16>,
+    /// The frame's source MAC, when the link layer records one.
+    pub src_mac: Option<Mac>,
     pub src: IpAddr,
     pub dst: IpAddr,
     /// Transport and ports, for TCP and UDP.
@@ -64,7 +66,10 @@ impl Detection {
 pub struct NetDetector {
     topology: Arc<Topology>,
     backbone_port: u16,
-    reported_flows: HashSet<(Transport, SocketAddr, SocketAddr)>,
+    reported_flows: Reported<FlowId>,
+    /// Connections with a threat-intel address already reported: one `ioc.ip` per connection,
+    /// not per packet.
+    reported_intel: Reported<FlowId>,
     /// The matrix's verdict on each directed flow seen: a packet of a known flow costs one
     /// lookup instead of a walk over services and flows.
     verdicts: HashMap<(Transport, SocketAddr, SocketAddr), bool>,
@@ -99,7 +104,8 @@ impl NetDetector {
         Self {
             topology,
             backbone_port,
-            reported_flows: HashSet::new(),
+            reported_flows: Reported::default(),
+            reported_intel: Reported::default(),
             verdicts: HashMap::new(),
             reported_hosts: HashSet::new(),
             activity: HashMap::new(),
@@ -172,16 +178,29 @@ impl NetDetector {
         {
             out.push(found(&catalog::NET_UNKNOWN_HOST));
         }
-        if let (Some(vlan), Peer::Ecu(ecu)) = (p.vlan, src_peer) {
+        // The VLAN is judged against the frame's sender on the link (its MAC, by the
+        // contract's rule), not the packet's IP source: a packet the gateway routed between
+        // zones carries the gateway's MAC on the destination zone and the IP source of an ECU
+        // in another zone. Without a contract MAC the IP source is the sender.
+        let sender = p
+            .src_mac
+            .and_then(|mac| owner_of_mac(mac.0))
+            .map_or(src_peer, |ip| t.peer(IpAddr::V4(ip)));
+        if let (Some(vlan), Peer::Ecu(ecu)) = (p.vlan, sender) {
             let member = ecu
                 .interfaces
                 .iter()
                 .any(|i| t.zone(&i.zone).is_some_and(|z| z.vlan == Some(vlan)));
             if !member {
-                out.push(found(&catalog::NET_VLAN_VIOLATION));
+                out.push(Detection {
+                    origin: ecu.name.clone(),
+                    ..found(&catalog::NET_VLAN_VIOLATION)
+                });
             }
         }
-        if t.is_intel_address(p.src) || t.is_intel_address(p.dst) {
+        if (t.is_intel_address(p.src) || t.is_intel_address(p.dst))
+            && self.reported_intel.first(flow_id(p))
+        {
             let mut d = found(&catalog::IOC_IP);
             if let Peer::Ecu(e) = dst_peer {
                 // Traffic from the C&C host: the vehicle-side end is the one compromised.
@@ -216,19 +235,45 @@ impl NetDetector {
                     window.destinations = HashSet::new();
                     out.push(found(&catalog::NET_PORT_SCAN));
                 }
-                let key = if src <= dst {
-                    (proto, src, dst)
-                } else {
-                    (proto, dst, src)
-                };
-                if self.reported_flows.len() >= MAX_REPORTED_FLOWS {
-                    self.reported_flows.clear();
-                }
-                if self.reported_flows.insert(key) {
+                if self.reported_flows.first(flow_id(p)) {
                     out.push(found(&catalog::NET_FLOW_NOT_ALLOWED));
                 }
             }
         }
+    }
+}
+
+/// A connection, either direction: transport (none for other protocols) and its two ends,
+/// ordered.
+type FlowId = (Option<Transport>, SocketAddr, SocketAddr);
+
+fn flow_id(p: &Packet<'_>) -> FlowId {
+    let (proto, sport, dport) = match p.ports {
+        Some((proto, s, d)) => (Some(proto), s, d),
+        None => (None, 0, 0),
+    };
+    let (src, dst) = (SocketAddr::new(p.src, sport), SocketAddr::new(p.dst, dport));
+    (proto, src.min(dst), src.max(dst))
+}
+
+/// What was already reported, so that it is reported once. Past `MAX_REPORTED_FLOWS` entries
+/// the memory is cleared (a long-lived finding is reported again rather than memory growing).
+#[derive(Debug)]
+struct Reported<K>(HashSet<K>);
+
+impl<K> Default for Reported<K> {
+    fn default() -> Self {
+        Self(HashSet::new())
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Reported<K> {
+    /// True the first time `key` is seen.
+    fn first(&mut self, key: K) -> bool {
+        if self.0.len() >= MAX_REPORTED_FLOWS {
+            self.0.clear();
+        }
+        self.0.insert(key)
     }
 }
 
@@ -291,6 +336,7 @@ mod tests {
         Packet {
             ts_ns: 1,
             vlan,
+            src_mac: None,
             src: src.parse().unwrap(),
             dst: dst.parse().unwrap(),
             ports,
@@ -305,10 +351,24 @@ mod tests {
         out.into_iter().map(|d| (d.kind.name, d.origin)).collect()
     }
 
+    /// `p` as sent on the link by the host with the contract's MAC for `ip`.
+    fn sent_by(ip: &str, p: Packet<'static>) -> Packet<'static> {
+        Packet {
+            src_mac: Some(Mac(mac_address(ip.parse().unwrap()))),
+            ..p
+        }
+    }
+
     #[test]
     fn packets_are_judged_against_the_reference_vehicle() {
         let udp = Transport::Udp;
         let tcp = Transport::Tcp;
+        let ivi_lock_on_body_vlan = packet(
+            Some(20),
+            "10.10.1.3",
+            "10.10.2.2",
+            Some((udp, 40000, 30501)),
+        );
         let cases: Vec<Case> = vec![
             (
                 "ivi locks, tagged with its zone",
@@ -338,6 +398,16 @@ mod tests {
                     "10.10.2.2",
                     Some((udp, 40000, 30501)),
                 ),
+                vec![("net.vlan_violation", "ivi")],
+            ),
+            (
+                "the gateway routes the ivi's Lock onto the body VLAN",
+                sent_by("10.10.2.1", ivi_lock_on_body_vlan),
+                vec![],
+            ),
+            (
+                "the ivi's own MAC on the body VLAN",
+                sent_by("10.10.1.3", ivi_lock_on_body_vlan),
                 vec![("net.vlan_violation", "ivi")],
             ),
             (
@@ -404,6 +474,30 @@ mod tests {
         let stranger = packet(None, "10.10.2.77", "10.10.2.1", None);
         assert_eq!(judge(&mut d, &stranger).len(), 1);
         assert_eq!(judge(&mut d, &stranger).len(), 0);
+    }
+
+    #[test]
+    fn a_threat_intel_address_is_reported_once_per_connection() {
+        let mut d = NetDetector::new(Arc::new(Topology::reference()), 7447);
+        let tcp = Some((Transport::Tcp, 40000, 443));
+        let out = packet(None, "10.10.1.3", "203.0.113.66", tcp);
+        let back = packet(
+            None,
+            "203.0.113.66",
+            "10.10.1.3",
+            Some((Transport::Tcp, 443, 40000)),
+        );
+        let other = packet(
+            None,
+            "10.10.1.3",
+            "203.0.113.66",
+            Some((Transport::Tcp, 40001, 443)),
+        );
+        let seen: Vec<usize> = [out, back, out, back, other, other]
+            .iter()
+            .map(|p| judge(&mut d, p).len())
+            .collect();
+        assert_eq!(seen, [1, 0, 0, 0, 1, 0]);
     }
 
     fn kinds(out: &[Detection], kind: &str) -> usize {

@@ -128,6 +128,11 @@ impl Pipeline {
         let packet = Packet {
             ts_ns,
             vlan: frame.outer_vlan.map(|v| v.id),
+            src_mac: match frame.link {
+                frame::Link::Ethernet { src, .. } => Some(src),
+                frame::Link::LinuxSll { src, .. } => src,
+                frame::Link::RawIp => None,
+            },
             src: ip.src,
             dst: ip.dst,
             ports,
@@ -398,7 +403,17 @@ impl Pipeline {
                         }
                     }
                 }
-                Ok(Uds::PositiveResponse(r)) if r.sid.0 == super::uds::Sid::SECURITY_ACCESS.0 => {
+                // Only an accepted key ends the guessing: the answer to a seed request is a
+                // positive response too, and a tester asking for a new seed before each guess
+                // must not start its count again.
+                Ok(Uds::PositiveResponse(super::uds::PositiveResponse {
+                    service:
+                        super::uds::ResponseService::SecurityAccess {
+                            step: SecurityStep::SendKey,
+                            ..
+                        },
+                    ..
+                })) => {
                     self.key_attempts.remove(&p.dst);
                 }
                 _ => {}

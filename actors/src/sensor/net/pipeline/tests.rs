@@ -16,6 +16,7 @@ const IVI: [u8; 4] = [10, 10, 1, 3];
 const TCU: [u8; 4] = [10, 10, 1, 2];
 const GW_INFO: [u8; 4] = [10, 10, 1, 1];
 const BODY: [u8; 4] = [10, 10, 2, 2];
+const GW_BODY: [u8; 4] = [10, 10, 2, 1];
 const GW_CHASSIS: [u8; 4] = [10, 10, 3, 1];
 const CHASSIS: [u8; 4] = [10, 10, 3, 3];
 const POWERTRAIN: [u8; 4] = [10, 10, 3, 2];
@@ -69,6 +70,24 @@ fn someip_event(service: u16, event: u16, payload: &[u8]) -> Vec<u8> {
         .payload(payload.to_vec())
         .build()
         .to_bytes()
+}
+
+/// The ivi's Lock request tagged with the body zone's VLAN, from the ivi's MAC.
+fn ivi_lock_on_body_vlan() -> Vec<u8> {
+    udp(
+        20,
+        IVI,
+        40000,
+        BODY,
+        30501,
+        &someip_request(0x1101, 0x0001, 0x0003),
+    )
+}
+
+/// `frame` as the gateway forwards it onto another zone's trunk: from its MAC there.
+fn routed_by(gateway: [u8; 4], mut frame: Vec<u8>) -> Vec<u8> {
+    frame[6..12].copy_from_slice(&mac(gateway));
+    frame
 }
 
 /// A SOME/IP-SD message with one entry (0x00 FindService, 0x01 OfferService) and no options.
@@ -197,6 +216,28 @@ fn parked() -> Vec<Vec<u8>> {
     ]
 }
 
+/// A tester's SecurityAccess guesses over one DoIP connection, each after asking for a fresh
+/// seed, and the ECU's answers: the seed (a positive response), then invalidKey.
+fn guesses_after_seeds(guesses: u8) -> Vec<Vec<u8>> {
+    let (mut to_ecu, mut to_tester) = (1u32, 1u32);
+    let mut frames = Vec::new();
+    for k in 0..guesses {
+        let exchanges = [
+            (vec![0x27, 0x01], vec![0x67, 0x01, 0x12, 0x34]),
+            (vec![0x27, 0x02, k, k], vec![0x7F, 0x27, 0x35]),
+        ];
+        for (request, answer) in exchanges {
+            let request = uds(0x0E00, 0x1001, &request);
+            frames.push(tcp(90, TESTER, 40000, GW_DIAG, 13400, to_ecu, &request));
+            to_ecu += u32::try_from(request.len()).unwrap();
+            let answer = uds(0x1001, 0x0E00, &answer);
+            frames.push(tcp(90, GW_DIAG, 13400, TESTER, 40000, to_tester, &answer));
+            to_tester += u32::try_from(answer.len()).unwrap();
+        }
+    }
+    frames
+}
+
 /// What, the frames in capture order, and the events expected.
 type Case = (&'static str, Vec<Vec<u8>>, Vec<&'static str>);
 
@@ -310,14 +351,7 @@ fn every_detection_fires_on_its_attack() {
         ),
         (
             "ivi on the body VLAN",
-            vec![udp(
-                20,
-                IVI,
-                40000,
-                BODY,
-                30501,
-                &someip_request(0x1101, 0x0001, 0x0003),
-            )],
+            vec![ivi_lock_on_body_vlan()],
             vec!["net.vlan_violation"],
         ),
         (
@@ -433,6 +467,13 @@ fn every_detection_fires_on_its_attack() {
             .concat(),
             vec!["uds.security_access_bruteforce"],
         ),
+        (
+            // Regression: the seed answering each request is a positive SecurityAccess
+            // response, and it used to start the count again.
+            "security access keys guessed, each after a new seed",
+            [parked(), guesses_after_seeds(3)].concat(),
+            vec!["uds.security_access_bruteforce"],
+        ),
     ];
     for (what, frames, want) in cases {
         assert_eq!(run(&frames), want, "{what}");
@@ -462,6 +503,9 @@ fn normal_traffic_of_the_reference_vehicle_yields_no_event() {
                 30501,
                 &someip_request(0x1101, 0x0002, 0x0002),
             ),
+            // Regression: the same call on the body trunk, after the gateway routed it, used
+            // to be a VLAN violation of the ivi's.
+            routed_by(GW_BODY, ivi_lock_on_body_vlan()),
             udp(
                 20,
                 BODY,
@@ -482,7 +526,7 @@ fn normal_traffic_of_the_reference_vehicle_yields_no_event() {
                 1,
                 &client_hello("media.vendor.example"),
             ),
-            tcp(20, BODY, 40003, [10, 10, 2, 1], 7447, 1, b"zenoh"),
+            tcp(20, BODY, 40003, GW_BODY, 7447, 1, b"zenoh"),
         ],
         parked(),
         vec![
