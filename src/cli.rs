@@ -247,6 +247,10 @@ pub struct FloodArgs {
     /// The ECU to speak as (it connects to the gateway in that ECU's zone).
     #[arg(long)]
     pub ecu: String,
+    /// The certificate to present (default: the ECU's own): a compromised ECU speaking as
+    /// another has only its own.
+    #[arg(long)]
+    pub identity: Option<String>,
     /// The sensor to speak as; need not be one the topology lists for the ECU.
     #[arg(long)]
     pub sensor: String,

@@ -163,7 +163,7 @@ async fn flood(args: FloodArgs) -> anyhow::Result<ExitCode> {
         &bus::Role::Client {
             connect: vec![vehicle.gateway_endpoint(&args.ecu)?],
         },
-        &vehicle.security(&args.ecu),
+        &vehicle.security(args.identity.as_deref().unwrap_or(&args.ecu)),
     )
     .await
     .map_err(|e| anyhow!(e))?;

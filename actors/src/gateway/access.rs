@@ -5,8 +5,9 @@
 //! tracing layer that listens to that one target and counts each refusal of a message a client
 //! sent (ingress; egress refusals are the router holding data back, not a client misbehaving)
 //! by (client, message, key). Every second [`AccessWatch`] names each client by the common name
-//! of the certificate its link authenticated with, and reports what it was refused, once per
-//! (client, message, key) and interval with the count.
+//! of the certificate its link authenticated with (learnt as links open, and kept until the
+//! report after a link closed: a client that was refused and left is still named), and reports
+//! what it was refused, once per (client, message, key) and interval with the count.
 //!
 //! Zenoh judges a message against its per-key cache of decisions ("Using cached result"), which
 //! it builds when a key is declared (a declared publisher, as vsiem's own): those decisions are
@@ -27,6 +28,8 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 use vsiem_schemas::catalog;
 use vsiem_schemas::encode::SensorHealthDraft;
+use zenoh::sample::SampleKind;
+use zenoh::session::{LinkEvent, LinkEventsListener};
 use zenoh::Session;
 
 use crate::sensor::uplink::{self, UplinkHandle};
@@ -121,13 +124,20 @@ pub struct AccessWatchArgs {
     pub uplink: UplinkHandle,
 }
 
+pub struct AccessWatchState {
+    args: AccessWatchArgs,
+    /// By Zenoh ID: the certificate name of a client's link, and whether the link closed.
+    names: Arc<Mutex<HashMap<String, (String, bool)>>>,
+    _links: LinkEventsListener<()>,
+}
+
 pub enum AccessWatchMsg {
     Report,
 }
 
 impl Actor for AccessWatch {
     type Msg = AccessWatchMsg;
-    type State = AccessWatchArgs;
+    type State = AccessWatchState;
     type Arguments = AccessWatchArgs;
 
     async fn pre_start(
@@ -135,34 +145,44 @@ impl Actor for AccessWatch {
         myself: ActorRef<Self::Msg>,
         args: AccessWatchArgs,
     ) -> Result<Self::State, ActorError> {
+        let names = Arc::new(Mutex::new(HashMap::new()));
+        let learnt = Arc::clone(&names);
+        let links = args
+            .session
+            .info()
+            .link_events_listener()
+            .history(true)
+            .callback(move |event: LinkEvent| {
+                let link = event.link();
+                let Some(name) = link.auth_identifier() else {
+                    return;
+                };
+                let closed = event.kind() == SampleKind::Delete;
+                learnt
+                    .lock()
+                    .expect("no panic while naming")
+                    .insert(link.zid().to_string(), (name.to_owned(), closed));
+            })
+            .await?;
         myself.send_interval(REPORT_PERIOD, || AccessWatchMsg::Report);
-        Ok(args)
+        Ok(AccessWatchState {
+            args,
+            names,
+            _links: links,
+        })
     }
 
     async fn handle(
         &self,
         _: ActorRef<Self::Msg>,
         AccessWatchMsg::Report: AccessWatchMsg,
-        state: &mut AccessWatchArgs,
+        state: &mut AccessWatchState,
     ) -> Result<(), ActorError> {
-        let denials = state.denials.take();
-        if denials.is_empty() {
-            return Ok(());
-        }
-        // The certificate names of the clients' links (a client that left is "unknown").
-        let names: HashMap<String, String> = state
-            .session
-            .info()
-            .links()
-            .await
-            .filter_map(|link| {
-                let name = link.auth_identifier()?.to_owned();
-                Some((link.zid().to_string(), name))
-            })
-            .collect();
-        let suffix = format!(".{}", state.vin);
+        let denials = state.args.denials.take();
+        let mut names = state.names.lock().expect("no panic while naming");
+        let suffix = format!(".{}", state.args.vin);
         for (denial, count) in denials {
-            let name = names.get(&denial.zid).map(String::as_str);
+            let name = names.get(&denial.zid).map(|(name, _)| name.as_str());
             let ecu = name.and_then(|n| n.strip_suffix(&suffix)).unwrap_or("");
             let reason = format!(
                 "{} on {} refused by the backbone's access control (client {} {})",
@@ -178,11 +198,12 @@ impl Actor for AccessWatch {
                 restarts: 0,
                 dropped: count,
             };
-            state.uplink.report(
+            state.args.uplink.report(
                 SENSOR,
                 uplink::health(&catalog::GATEWAY_ACCESS_DENIED, ecu, report),
             );
         }
+        names.retain(|_, (_, closed)| !*closed);
         Ok(())
     }
 }
