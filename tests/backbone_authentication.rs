@@ -24,7 +24,7 @@ fn joins(security: &Security) -> bool {
 #[test]
 fn no_certificate_or_another_vehicles_is_refused() {
     let other = Topology::from_toml(
-        &REFERENCE_TOML.replace("5VS1M00REF0000001", "5VS1M00OTH0000002"),
+        &REFERENCE_TOML.replace("5VS1M00REF0000001", "5VS1M00ANY0000002"),
         &|_| Ok(REFERENCE_INTEL.to_owned()),
     )
     .expect("another vehicle");
