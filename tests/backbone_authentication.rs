@@ -7,7 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{bus, issue_pki, monitor, pki_dir, start, wait_for};
+use common::bus::{self, issue_pki, pki_dir};
+use common::{monitor, start, wait_for};
 use vsiem_actors::bus::Security;
 use vsiem_topology::{pki, Topology, REFERENCE_INTEL, REFERENCE_TOML};
 use zenoh::Wait as _;

@@ -1,8 +1,10 @@
-//! The tests' own view of the backbone: a Zenoh client of the gateway on the demo's loopback
-//! addresses, the gateway's metrics endpoint, and the test double publisher `vsiem sim flood`.
+//! The tests' own view of the backbone: the run's PKI, a Zenoh client of the gateway on the
+//! demo's loopback addresses, the gateway's metrics endpoint, and the test double publisher
+//! `vsiem sim flood`.
 
 use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -16,6 +18,19 @@ pub fn vin() -> String {
     Topology::reference().vin().to_owned()
 }
 
+/// The reference vehicle's PKI, issued once per test binary (the scenarios run one at a time).
+pub fn pki_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| issue_pki(&Topology::reference(), "pki"))
+}
+
+/// Issues `topology`'s PKI into the test scratch directory `name`, replacing what was there.
+pub fn issue_pki(topology: &Topology, name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    pki::init(topology, &dir, true).expect("a PKI is issued");
+    dir
+}
+
 /// A client session of the gateway's router as the monitor (it reads, and writes nothing).
 pub fn session() -> Session {
     session_as(pki::MONITOR)
@@ -23,7 +38,7 @@ pub fn session() -> Session {
 
 /// A client session of the gateway's router with `identity`'s certificate.
 pub fn session_as(identity: &str) -> Session {
-    let security = bus::Security::Tls(pki::files(super::pki_dir(), identity));
+    let security = bus::Security::Tls(pki::files(pki_dir(), identity));
     zenoh::open(config(&security))
         .wait()
         .expect("a session with the gateway")

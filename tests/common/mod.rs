@@ -6,33 +6,19 @@
 pub mod bus;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vsiem_topology::{pki, Topology};
 
 /// `vsiem`, with the reference vehicle's PKI of this test run (`VSIEM_PKI`).
 pub fn vsiem() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vsiem"));
-    command.env("RUST_LOG", "warn").env("VSIEM_PKI", pki_dir());
+    command.env("RUST_LOG", "warn").env("VSIEM_PKI", bus::pki_dir());
     command
 }
 
-/// The reference vehicle's PKI, issued once per test binary (the scenarios run one at a time).
-pub fn pki_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| issue_pki(&Topology::reference(), "pki"))
-}
-
-/// Issues `topology`'s PKI into the test scratch directory `name`, replacing what was there.
-pub fn issue_pki(topology: &Topology, name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    pki::init(topology, &dir, true).expect("a PKI is issued");
-    dir
-}
 
 /// Runs `vsiem demo --json ARGS` and returns its exit status and JSON lines.
 pub fn demo(args: &[&str]) -> (Output, Vec<Value>) {
