@@ -2,8 +2,8 @@
 //! demo's loopback addresses, the gateway's metrics endpoint, and the test double publisher
 //! `vsiem sim flood`.
 
-use std::process::{Child, Stdio};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 

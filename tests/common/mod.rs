@@ -15,10 +15,11 @@ use serde_json::Value;
 /// `vsiem`, with the reference vehicle's PKI of this test run (`VSIEM_PKI`).
 pub fn vsiem() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vsiem"));
-    command.env("RUST_LOG", "warn").env("VSIEM_PKI", bus::pki_dir());
+    command
+        .env("RUST_LOG", "warn")
+        .env("VSIEM_PKI", bus::pki_dir());
     command
 }
-
 
 /// Runs `vsiem demo --json ARGS` and returns its exit status and JSON lines.
 pub fn demo(args: &[&str]) -> (Output, Vec<Value>) {
