@@ -4,9 +4,9 @@
 //! it. Every link is mutual TLS with the vehicle PKI's certificates (`vsiem pki init`), and the
 //! routers (the gateway's and the V-SOC's) enforce an access control generated from the
 //! topology (`acl.rs`) that matches the certificates' common names; `--insecure` (plain TCP, no
-//! access control) is for development only. Security events are reliable (TCP links) with congestion control Block, so a slow
-//! gateway slows a sensor down instead of losing its events silently; block orders are express
-//! at the highest priority.
+//! access control) is for development only. Security events are reliable (TLS over TCP links)
+//! with congestion control Block, so a slow gateway slows a sensor down instead of losing its
+//! events silently; block orders are express at the highest priority.
 
 pub mod acl;
 pub mod keys;
