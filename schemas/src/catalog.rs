@@ -89,6 +89,8 @@ catalog! {
         "One source probing many destinations outside the communication matrix within a second.";
     NET_FLOOD = 0x8035, "net.flood", High, Reconnaissance,
         "One source sending more packets in a second than any function of the vehicle needs.";
+    NET_MALFORMED_FRAME = 0x8036, "net.malformed_frame", Medium, Reconnaissance,
+        "A captured frame that does not decode (truncated or inconsistent headers); the reason is in the evidence.";
     IOC_DNS = 0x8040, "ioc.dns", Critical, Intrusion,
         "A DNS query for a domain of the threat-intelligence feed.";
     IOC_TLS_SNI = 0x8041, "ioc.tls_sni", Critical, Intrusion,
@@ -113,6 +115,16 @@ catalog! {
         "Events on the key of an ECU or sensor that the topology does not declare; dropped on arrival.";
     SENSOR_TRAFFIC_LIMIT_EXCEEDED = 0x8058, "sensor.traffic_limit_exceeded", Medium, Health,
         "A sensor agent's rate or traffic limit held qualified events back; the count says how many detections.";
+    LIMIT_FRAME_TOO_LARGE = 0x8060, "limit.frame_too_large", Medium, Reconnaissance,
+        "A captured frame longer than the topology's frame_max_bytes; not decoded.";
+    LIMIT_SOMEIP_TOO_LARGE = 0x8061, "limit.someip_too_large", Medium, Reconnaissance,
+        "A SOME/IP message announcing more than the topology's someip_max_message_bytes; not decoded.";
+    LIMIT_TCP_PENDING_EXCEEDED = 0x8062, "limit.tcp_pending_exceeded", Medium, Reconnaissance,
+        "A TCP direction held more unfinished-message bytes than tcp_pending_bytes_per_flow; its buffer was dropped.";
+    LIMIT_TCP_FLOWS_EXCEEDED = 0x8063, "limit.tcp_flows_exceeded", Medium, Reconnaissance,
+        "More TCP directions than tcp_max_flows at once; the least recently used one was dropped.";
+    LIMIT_FLATBUFFER_REJECTED = 0x8064, "limit.flatbuffer_rejected", High, Health,
+        "Buffers from the network that failed the FlatBuffers verifier or its bounds; dropped, the count says how many.";
     GATEWAY_RULES_REJECTED = 0x8070, "gateway.rules_rejected", Medium, Health,
         "A changed rule set was invalid and rejected; the previous set stays in force.";
     GATEWAY_RULES_RELOADED = 0x8071, "gateway.rules_reloaded", Info, Health,

@@ -4,21 +4,59 @@ use flatbuffers::{InvalidFlatbuffer, Verifiable, VerifierOptions};
 
 use crate::wire;
 
-/// Limits for buffers from the network: far above anything vsiem writes, far below what
-/// would let a hostile buffer cost real time or memory to verify.
-pub const VERIFIER_OPTIONS: VerifierOptions = VerifierOptions {
+/// The verifier's bounds where no topology sets them (the V-SOC, the monitor, the tools): far
+/// above anything vsiem writes (an incident of 16,384 event references included), far below
+/// what would let a hostile buffer cost real time or memory to verify. The vehicle's own
+/// readers take theirs from the topology's `[limits]`.
+pub const VERIFIER_OPTIONS: VerifierOptions = Bounds {
+    max_bytes: 1 << 22,
     max_depth: 16,
-    max_tables: 4096,
-    max_apparent_size: 1 << 20,
-    ignore_missing_null_terminator: false,
-};
+    max_tables: 1 << 16,
+}
+.options();
 
-/// Verifies `buf` as a `T` and returns a view borrowing from it.
+/// The verifier's bounds on one buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Bounds {
+    pub max_bytes: usize,
+    /// Table nesting depth.
+    pub max_depth: usize,
+    /// Tables (and vectors of tables' elements) per buffer.
+    pub max_tables: usize,
+}
+
+impl Bounds {
+    pub const fn options(self) -> VerifierOptions {
+        VerifierOptions {
+            max_depth: self.max_depth,
+            max_tables: self.max_tables,
+            max_apparent_size: self.max_bytes,
+            ignore_missing_null_terminator: false,
+        }
+    }
+}
+
+/// Verifies `buf` as a `T` within [`VERIFIER_OPTIONS`] and returns a view borrowing from it.
 pub fn verified<'a, T>(buf: &'a [u8]) -> Result<T::Inner, InvalidFlatbuffer>
 where
     T: flatbuffers::Follow<'a> + Verifiable + 'a,
 {
-    flatbuffers::root_with_opts::<T>(&VERIFIER_OPTIONS, buf)
+    verified_within::<T>(&VERIFIER_OPTIONS, buf)
+}
+
+/// Verifies `buf` as a `T` within `options`; a buffer longer than their size bound is refused
+/// before the verifier looks at it.
+pub fn verified_within<'a, T>(
+    options: &VerifierOptions,
+    buf: &'a [u8],
+) -> Result<T::Inner, InvalidFlatbuffer>
+where
+    T: flatbuffers::Follow<'a> + Verifiable + 'a,
+{
+    if buf.len() > options.max_apparent_size {
+        return Err(InvalidFlatbuffer::ApparentSizeTooLarge);
+    }
+    flatbuffers::root_with_opts::<T>(options, buf)
 }
 
 pub fn event(buf: &[u8]) -> Result<wire::SecurityEvent<'_>, InvalidFlatbuffer> {
@@ -102,12 +140,30 @@ mod tests {
     }
 
     #[test]
-    fn deep_nesting_beyond_the_limit_is_rejected() {
-        let mut opts = VERIFIER_OPTIONS;
-        opts.max_depth = 1;
+    fn each_bound_refuses_what_exceeds_it() {
         let mut fbb = flatbuffers::FlatBufferBuilder::new();
         let bytes = crate::encode::tests::sample_event(&mut fbb).to_vec();
-        assert!(event(&bytes).is_ok());
-        assert!(flatbuffers::root_with_opts::<wire::SecurityEvent>(&opts, &bytes).is_err());
+        let within = |max_bytes, max_depth, max_tables| {
+            let bounds = Bounds {
+                max_bytes,
+                max_depth,
+                max_tables,
+            };
+            verified_within::<wire::SecurityEvent>(&bounds.options(), &bytes).map(|_| ())
+        };
+        // The verifier counts the bytes it visits, a little more than the buffer's length.
+        assert_eq!(within(2 * bytes.len(), 3, 3), Ok(()));
+        assert_eq!(
+            within(bytes.len() - 1, 3, 3),
+            Err(InvalidFlatbuffer::ApparentSizeTooLarge)
+        );
+        assert_eq!(
+            within(2 * bytes.len(), 1, 3),
+            Err(InvalidFlatbuffer::DepthLimitReached)
+        );
+        assert_eq!(
+            within(2 * bytes.len(), 3, 1),
+            Err(InvalidFlatbuffer::TooManyTables)
+        );
     }
 }

@@ -7,6 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
+use vsiem_schemas::read::Bounds;
 
 /// A whole vehicle: its networks, its hosts, what they may say to each other, and the SIEM's
 /// knobs that depend on them.
@@ -322,6 +323,27 @@ pub struct Limits {
     /// An event (or boot epoch) ahead of the gateway's clock by more than this is refused.
     pub clock_skew_ms: u64,
     // --- end of gateway ingest ---
+    // --- network sensor input ---
+    /// A captured frame longer than this (Ethernet header and tags included, FCS not) is not
+    /// decoded: it is reported as `limit.frame_too_large`.
+    pub frame_max_bytes: usize,
+    /// A SOME/IP message whose length field announces more than this (header included) is not
+    /// decoded: `limit.someip_too_large`.
+    pub someip_max_message_bytes: usize,
+    /// TCP directions reassembled at once; past it the least recently used one is dropped and
+    /// `limit.tcp_flows_exceeded` reported.
+    pub tcp_max_flows: usize,
+    /// Bytes one TCP direction may hold waiting for the rest of a message; past it the buffer
+    /// is dropped, the direction ignored until it ends, and `limit.tcp_pending_exceeded`
+    /// reported.
+    pub tcp_pending_bytes_per_flow: usize,
+    /// A TCP direction silent for longer than this is forgotten.
+    pub tcp_idle_timeout_ms: u64,
+    // --- FlatBuffers from the network ---
+    /// The FlatBuffers verifier's bounds on every buffer read from the network (events,
+    /// signals, orders, acks): a buffer beyond them is refused and reported as
+    /// `limit.flatbuffer_rejected`.
+    pub flatbuffers: Bounds,
 }
 
 /// IdsM-style qualification of security events at the sensor agents, before they leave the ECU:

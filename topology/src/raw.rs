@@ -202,6 +202,16 @@ pub(crate) struct RawLimits {
     pub event_max_age_ms: u64,
     pub clock_skew_ms: u64,
     // --- end of gateway ingest ---
+    // --- network sensor input ---
+    pub frame_max_bytes: u64,
+    pub someip_max_message_bytes: u64,
+    pub tcp_max_flows: u64,
+    pub tcp_pending_bytes_per_flow: u64,
+    pub tcp_idle_timeout_ms: u64,
+    // --- FlatBuffers from the network ---
+    pub flatbuffers_max_bytes: u64,
+    pub flatbuffers_max_depth: u64,
+    pub flatbuffers_max_tables: u64,
 }
 
 impl Default for RawLimits {
@@ -213,6 +223,16 @@ impl Default for RawLimits {
             event_max_age_ms: 30_000,
             clock_skew_ms: 1000,
             // --- end of gateway ingest ---
+            // --- network sensor input ---
+            frame_max_bytes: 1526,
+            someip_max_message_bytes: 65_536,
+            tcp_max_flows: 4096,
+            tcp_pending_bytes_per_flow: 65_536,
+            tcp_idle_timeout_ms: 120_000,
+            // --- FlatBuffers from the network ---
+            flatbuffers_max_bytes: 65_536,
+            flatbuffers_max_depth: 16,
+            flatbuffers_max_tables: 1024,
         }
     }
 }

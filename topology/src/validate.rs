@@ -60,7 +60,7 @@ pub(crate) fn validate(
             format!("{a:?}")
         });
     }
-    limits::check_ingest(&mut problems, &raw.limits);
+    limits::check(&mut problems, &raw.limits);
     let qualification =
         qualification::build_qualification(&mut problems, &raw.qualification, &names);
     if problems.0.is_empty() {

@@ -26,16 +26,28 @@ pub(crate) struct Document {
 
 /// Stage 1 over one file: every YAML document in it, or the problems that kept one from parsing.
 pub(crate) fn documents(file: &str, text: &str, problems: &mut Problems) -> Vec<Document> {
-    let docs: Vec<_> = serde_yaml_ng::Deserializer::from_str(text).collect();
-    let many = docs.len() > 1;
+    // The documents up to the first that does not parse: after a syntax error the YAML stream
+    // yields that error again and again, so nothing after it can be read (and collecting the
+    // stream whole would never end).
+    let mut values = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+        match Yaml::deserialize(doc) {
+            Ok(value) => values.push(Ok(value)),
+            Err(e) => {
+                values.push(Err(e));
+                break;
+            }
+        }
+    }
+    let many = values.len() > 1;
     let mut out = Vec::new();
-    for (index, doc) in docs.into_iter().enumerate() {
+    for (index, value) in values.into_iter().enumerate() {
         let place = if many {
             format!("{file}#{}", index + 1)
         } else {
             file.to_owned()
         };
-        let value = match Yaml::deserialize(doc) {
+        let value = match value {
             Ok(Yaml::Null) => continue,
             Ok(value) => value,
             Err(e) => {

@@ -592,3 +592,20 @@ correlation: {{type: event_count, rules: [lateral], group-by: [origin], timespan
         "a changed rule starts empty"
     );
 }
+
+/// Found by the `rules` fuzz target (artifact oom-c73494c7): a rule file ending in a NUL byte
+/// made the YAML stream repeat its syntax error forever, and loading it never ended.
+#[test]
+fn fuzz_oom_c73494c7_a_syntax_error_ends_the_file() {
+    let text = "title: Attack while driving\nname: attack-while-driving\n\0";
+    let err = RuleSet::parse([("v.yml", text)], &vehicle()).unwrap_err();
+    let RulesError::Invalid(problems) = err else {
+        panic!("{err}")
+    };
+    let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert!(
+        shown[0].starts_with("v.yml: ") && shown[0].contains("control characters are not allowed"),
+        "{shown:?}"
+    );
+    assert_eq!(shown.len(), 1, "{shown:?}");
+}

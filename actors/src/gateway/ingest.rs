@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use flatbuffers::InvalidFlatbuffer;
+use flatbuffers::{InvalidFlatbuffer, VerifierOptions};
 use ractor::{Actor, ActorRef};
 use tracing::{debug, info, warn};
 use vsiem_schemas::encode::{SensorHealthDraft, VehicleSnapshot};
@@ -62,8 +62,9 @@ const REPORT_PERIOD: Duration = Duration::from_secs(1);
 pub struct VerifiedEvent(ZBytes);
 
 impl VerifiedEvent {
-    pub fn verify(payload: ZBytes) -> Result<Self, InvalidFlatbuffer> {
-        read::event(&payload.to_bytes())?;
+    /// Verifies within the topology's bounds (`[limits]` `flatbuffers_*`).
+    pub fn verify(payload: ZBytes, bounds: &VerifierOptions) -> Result<Self, InvalidFlatbuffer> {
+        read::verified_within::<wire::SecurityEvent>(bounds, &payload.to_bytes())?;
         Ok(Self(payload))
     }
 
@@ -98,9 +99,10 @@ struct Inbox {
     queue: FairQueue<Arrival>,
     /// Each sensor's full event key, to its lane.
     lanes: HashMap<String, usize>,
-    unknown: AtomicU64,
-    /// The latest key of no sensor, for the report (one string, so the memory is bounded).
-    last_unknown: Mutex<String>,
+    /// Events on keys of no sensor of the topology.
+    unknown: Strays,
+    /// Vehicle signals the verifier refused.
+    rejected_signals: Strays,
     /// A `Serve` message is on its way to the actor.
     scheduled: AtomicBool,
 }
@@ -109,11 +111,7 @@ impl Inbox {
     /// Queues an event on its sensor's lane; true if it was queued.
     fn offer(&self, key: &str, payload: ZBytes) -> bool {
         let Some(&lane) = self.lanes.get(key) else {
-            self.unknown.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut last) = self.last_unknown.try_lock() {
-                last.clear();
-                last.push_str(key);
-            }
+            self.unknown.note(key);
             return false;
         };
         let arrival = Arrival {
@@ -126,6 +124,38 @@ impl Inbox {
     /// Makes sure a `Serve` is on its way; false if the actor is gone.
     fn wake(&self, actor: &ActorRef<IngestMsg>) -> bool {
         self.scheduled.swap(true, Ordering::AcqRel) || actor.cast(IngestMsg::Serve).is_ok()
+    }
+}
+
+/// Arrivals a Zenoh callback dropped before any lane: counted, with the latest one's key kept
+/// for the report (one string, so the memory is bounded), and reported once per period.
+#[derive(Default)]
+struct Strays {
+    count: AtomicU64,
+    last_key: Mutex<String>,
+    /// The count as last reported (only the actor reads and writes it).
+    reported: AtomicU64,
+}
+
+impl Strays {
+    fn note(&self, key: &str) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut last) = self.last_key.try_lock() {
+            last.clear();
+            last.push_str(key);
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// The strays since the last call and the latest key, if there were any.
+    fn since_reported(&self) -> Option<(u64, String)> {
+        let total = self.total();
+        let new = total - self.reported.swap(total, Ordering::Relaxed);
+        let key = self.last_key.lock().map(|k| k.clone()).unwrap_or_default();
+        (new > 0).then_some((new, key))
     }
 }
 
@@ -148,6 +178,9 @@ struct Sensor {
     latencies: Latencies,
     /// The lane's drop counters as last reported.
     reported: LaneStats,
+    /// Buffers refused by the verifier as last reported, and why the latest one was.
+    rejected_reported: u64,
+    last_rejection: String,
 }
 
 /// The sensors that may send events: each sensor of each ECU, each agent's own reports, and
@@ -172,6 +205,8 @@ fn sensors_of(topology: &Topology) -> Vec<Sensor> {
             decisions: Decisions::default(),
             latencies: Latencies::default(),
             reported: LaneStats::default(),
+            rejected_reported: 0,
+            last_rejection: String::new(),
         })
         .collect()
 }
@@ -180,6 +215,8 @@ fn sensors_of(topology: &Topology) -> Vec<Sensor> {
 struct Desk {
     vin: String,
     window: TimeWindow,
+    /// The verifier's bounds on every event buffer.
+    bounds: VerifierOptions,
     sensors: Vec<Sensor>,
     correlator: ActorRef<CorrelatorMsg>,
     handoff: Arc<Front>,
@@ -191,7 +228,6 @@ pub struct IngestState {
     inbox: Arc<Inbox>,
     round_robin: RoundRobin<Arrival>,
     rate_per_second: u64,
-    unknown_reported: u64,
     queries: Arc<Front>,
     _events: Subscriber<()>,
     _signals: Subscriber<()>,
@@ -231,8 +267,8 @@ impl Actor for Ingest {
                 .enumerate()
                 .map(|(lane, s)| (keys::event(&vin, &s.ecu, &s.sensor), lane))
                 .collect(),
-            unknown: AtomicU64::new(0),
-            last_unknown: Mutex::new(String::new()),
+            unknown: Strays::default(),
+            rejected_signals: Strays::default(),
             scheduled: AtomicBool::new(false),
         });
         let events = {
@@ -248,21 +284,26 @@ impl Actor for Ingest {
                 })
                 .await?
         };
+        let bounds = limits.flatbuffers;
         let signals = {
-            let correlator = args.correlator.clone();
+            let (correlator, inbox) = (args.correlator.clone(), Arc::clone(&inbox));
             args.session
                 .declare_subscriber(keys::all_signals(&vin))
-                .callback(
-                    move |sample| match read::signal(&sample.payload().to_bytes()) {
+                .callback(move |sample| {
+                    match read::verified_within::<wire::VehicleSignal>(
+                        &bounds.options(),
+                        &sample.payload().to_bytes(),
+                    ) {
                         Ok(signal) => {
                             let snapshot = VehicleSnapshot::from_wire(&signal.state());
                             let _ = correlator.cast(CorrelatorMsg::Signal(snapshot));
                         }
                         Err(e) => {
-                            warn!(key = %sample.key_expr(), error = %e, "Invalid vehicle signal.")
+                            debug!(key = %sample.key_expr(), error = %e, "Invalid vehicle signal.");
+                            inbox.rejected_signals.note(sample.key_expr().as_str());
                         }
-                    },
-                )
+                    }
+                })
                 .await?
         };
         let alive = {
@@ -297,6 +338,7 @@ impl Actor for Ingest {
             desk: Desk {
                 vin,
                 window,
+                bounds: bounds.options(),
                 sensors,
                 correlator: args.correlator,
                 handoff: args.handoff,
@@ -305,7 +347,6 @@ impl Actor for Ingest {
             inbox,
             round_robin: RoundRobin::new(QUANTUM),
             rate_per_second: rate,
-            unknown_reported: 0,
             queries,
             _events: events,
             _signals: signals,
@@ -369,6 +410,14 @@ impl IngestState {
                     now.overflow - sensor.reported.overflow,
                     format!("ingest queue of {capacity} full"),
                 ),
+                (
+                    &catalog::LIMIT_FLATBUFFER_REJECTED,
+                    sensor.decisions.rejected - sensor.rejected_reported,
+                    format!(
+                        "refused by the FlatBuffers verifier: {}",
+                        sensor.last_rejection
+                    ),
+                ),
             ];
             for (kind, dropped, reason) in drops {
                 if dropped > 0 {
@@ -385,38 +434,45 @@ impl IngestState {
                 }
             }
             sensor.reported = now;
+            sensor.rejected_reported = sensor.decisions.rejected;
         }
-        let unknown = self.inbox.unknown.load(Ordering::Relaxed);
-        let new_unknown = unknown - self.unknown_reported;
-        if new_unknown > 0 {
-            self.unknown_reported = unknown;
-            let key = self
-                .inbox
-                .last_unknown
-                .lock()
-                .map(|k| k.clone())
-                .unwrap_or_default();
-            warn!(%key, dropped = new_unknown, "Events on keys of no sensor of the topology.");
+        let strays = [
+            (
+                &self.inbox.unknown,
+                &catalog::SENSOR_UNKNOWN_SOURCE,
+                "no such ECU or sensor in the topology",
+            ),
+            (
+                &self.inbox.rejected_signals,
+                &catalog::LIMIT_FLATBUFFER_REJECTED,
+                "vehicle signals refused by the FlatBuffers verifier",
+            ),
+        ];
+        for (strays, kind, reason) in strays {
+            let Some((dropped, key)) = strays.since_reported() else {
+                continue;
+            };
+            warn!(%key, dropped, reason, "Dropped on arrival.");
             let origin = match keys::parse(&key) {
-                Some(keys::Kind::Event { ecu, .. }) => ecu.to_owned(),
+                Some(keys::Kind::Event { ecu, .. } | keys::Kind::Signal { ecu }) => ecu.to_owned(),
                 _ => String::new(),
             };
             let report = SensorHealthDraft {
                 subject: key,
-                reason: "no such ECU or sensor in the topology".into(),
+                reason: reason.into(),
                 restarts: 0,
-                dropped: new_unknown,
+                dropped,
             };
-            self.desk.uplink.report(
-                SENSOR,
-                uplink::health(&catalog::SENSOR_UNKNOWN_SOURCE, &origin, report),
-            );
+            self.desk
+                .uplink
+                .report(SENSOR, uplink::health(kind, &origin, report));
         }
     }
 
     fn metrics(&self) -> Metrics {
         Metrics {
-            unknown_source: self.inbox.unknown.load(Ordering::Relaxed),
+            unknown_source: self.inbox.unknown.total(),
+            rejected_signals: self.inbox.rejected_signals.total(),
             queue_capacity_per_sensor: self.inbox.queue.capacity(),
             correlator_backlog: self.desk.handoff.pending(),
             correlator_backlog_capacity: self.desk.handoff.capacity(),
@@ -462,23 +518,28 @@ impl Desk {
         } = entry;
         let sensor = &mut self.sensors[lane];
         sensor.refused_since += dropped_before;
-        let claim = VerifiedEvent::verify(payload)
-            .map_err(|e| e.to_string())
-            .and_then(|event| {
-                let claim = event.with(|e| {
-                    if e.vin() != self.vin || e.ecu() != sensor.ecu || e.sensor() != sensor.sensor {
-                        return Err(format!("claims {}/{}/{}", e.vin(), e.ecu(), e.sensor()));
-                    }
-                    Ok(Claim {
-                        boot_ns: e.boot_ns(),
-                        seq: e.seq(),
-                        timestamp_ns: e.timestamp_ns(),
-                    })
-                })?;
-                Ok((event, claim))
-            });
-        let (event, claim) = match claim {
-            Ok(pair) => pair,
+        let event = match VerifiedEvent::verify(payload, &self.bounds) {
+            Ok(event) => event,
+            Err(e) => {
+                sensor.decisions.rejected += 1;
+                sensor.refused_since += 1;
+                sensor.last_rejection = e.to_string();
+                warn!(sensor = %sensor.name, error = %e, "Event buffer refused by the verifier.");
+                return;
+            }
+        };
+        let claim = event.with(|e| {
+            if e.vin() != self.vin || e.ecu() != sensor.ecu || e.sensor() != sensor.sensor {
+                return Err(format!("claims {}/{}/{}", e.vin(), e.ecu(), e.sensor()));
+            }
+            Ok(Claim {
+                boot_ns: e.boot_ns(),
+                seq: e.seq(),
+                timestamp_ns: e.timestamp_ns(),
+            })
+        });
+        let claim = match claim {
+            Ok(claim) => claim,
             Err(why) => {
                 sensor.decisions.invalid += 1;
                 sensor.refused_since += 1;

@@ -12,7 +12,7 @@ use flatbuffers::FlatBufferBuilder;
 use ractor::{Actor, ActorRef};
 use tracing::{info, warn};
 use vsiem_schemas::encode::{self, ActionTakenDraft, OrderDraft, VehicleSnapshot};
-use vsiem_schemas::wire::AckStatus;
+use vsiem_schemas::wire::{AckStatus, BlockAck};
 use vsiem_schemas::{now_ns, read};
 use vsiem_topology::{AddressMode, Topology};
 use zenoh::pubsub::Subscriber;
@@ -246,10 +246,11 @@ impl ResponderState {
     }
 
     fn ack(&mut self, bytes: &[u8]) {
-        let ack = match read::ack(bytes) {
+        let bounds = self.args.topology.limits.flatbuffers.options();
+        let ack = match read::verified_within::<BlockAck>(&bounds, bytes) {
             Ok(ack) => ack,
             Err(e) => {
-                warn!(error = %e, "Invalid block ack.");
+                warn!(error = %e, "Block ack refused by the FlatBuffers verifier.");
                 return;
             }
         };

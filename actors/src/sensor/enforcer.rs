@@ -107,10 +107,11 @@ impl Actor for Enforcer {
     ) -> Result<(), ActorError> {
         match msg {
             EnforcerMsg::Order(bytes) => {
-                let order = match read::order(&bytes) {
+                let bounds = state.args.topology.limits.flatbuffers.options();
+                let order = match read::verified_within::<BlockOrder>(&bounds, &bytes) {
                     Ok(order) => order,
                     Err(e) => {
-                        warn!(error = %e, "Malformed block order ignored.");
+                        warn!(error = %e, "Block order refused by the FlatBuffers verifier.");
                         return Ok(());
                     }
                 };

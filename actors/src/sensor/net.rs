@@ -1,22 +1,13 @@
-//! The network sensor: decoders, pure functions over captured bytes with one folder per
-//! protocol (Suricata's layout), the detectors that judge what they decode against the
-//! topology, and the actor that runs them over a live capture. A decoder never panics and never
-//! fails the pipeline: it returns what it understood, and what it could not understand as a
-//! value the detectors turn into an event.
+//! The network sensor: the detectors that judge what the decoders (`vsiem_decode`, pure
+//! functions over captured bytes) understood against the topology, and the actor that runs them
+//! over a live capture. A decoder never fails the pipeline: what it could not understand comes
+//! back as a value the detectors turn into an event.
 
 pub mod capture;
-pub mod capture_file;
 pub mod detect;
-pub mod dns;
-pub mod doip;
-pub mod frame;
-#[cfg(test)]
-mod fuzz;
 pub mod pipeline;
-pub mod someip;
-pub mod tcp;
-pub mod tls;
-pub mod uds;
+
+pub use vsiem_decode::{capture_file, dns, doip, frame, someip, tcp, tls, uds};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -97,6 +97,16 @@ pub(super) fn convert(
             event_max_age_ms: raw.limits.event_max_age_ms,
             clock_skew_ms: raw.limits.clock_skew_ms,
             // --- end of gateway ingest ---
+            frame_max_bytes: bounded(raw.limits.frame_max_bytes),
+            someip_max_message_bytes: bounded(raw.limits.someip_max_message_bytes),
+            tcp_max_flows: bounded(raw.limits.tcp_max_flows),
+            tcp_pending_bytes_per_flow: bounded(raw.limits.tcp_pending_bytes_per_flow),
+            tcp_idle_timeout_ms: raw.limits.tcp_idle_timeout_ms,
+            flatbuffers: vsiem_schemas::read::Bounds {
+                max_bytes: bounded(raw.limits.flatbuffers_max_bytes),
+                max_depth: bounded(raw.limits.flatbuffers_max_depth),
+                max_tables: bounded(raw.limits.flatbuffers_max_tables),
+            },
         },
         qualification,
         hosts: HostIndex::default(),
@@ -146,4 +156,9 @@ fn convert_flow(flow: RawFlow) -> Flow {
         proto: flow.proto,
         ports: flow.ports,
     }
+}
+
+/// A size limit as `usize`: validation bounds every one of them far below `u32::MAX`.
+fn bounded(value: u64) -> usize {
+    usize::try_from(value).expect("validated to fit")
 }

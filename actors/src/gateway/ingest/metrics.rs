@@ -14,7 +14,9 @@ pub const LATENCY_SAMPLES: usize = 4096;
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Decisions {
     pub accepted: u64,
-    /// Not a verifiable SecurityEvent, or one claiming another sender than its key.
+    /// Refused by the FlatBuffers verifier (within the topology's bounds).
+    pub rejected: u64,
+    /// A verified SecurityEvent claiming another sender than its key.
     pub invalid: u64,
     /// A sequence number already accepted in the same epoch.
     pub duplicates: u64,
@@ -115,6 +117,8 @@ impl SensorMetrics {
 pub struct Metrics {
     /// Events on keys of no ECU or sensor of the topology, dropped at arrival.
     pub unknown_source: u64,
+    /// Vehicle signals the FlatBuffers verifier refused, dropped at arrival.
+    pub rejected_signals: u64,
     pub queue_capacity_per_sensor: usize,
     /// Events handed to the correlator and not yet taken by it, and the bound on them.
     pub correlator_backlog: usize,

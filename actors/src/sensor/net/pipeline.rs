@@ -14,8 +14,8 @@ use vsiem_topology::{Peer, Topology, Transport};
 
 use super::detect::{self, Detection, NetDetector, Packet};
 use super::frame::{self, FlowKey, LinkType, Net};
-use super::someip::{EntryKind, MessageType};
-use super::tcp::{StreamLimits, Streams};
+use super::someip::{EntryKind, MessageType, SomeipError};
+use super::tcp::{SegmentReport, StreamAnomaly, StreamLimits, Streams};
 use super::uds::{SecurityStep, Uds};
 use super::{dns, doip, someip, tls};
 use crate::sensor::someip::judge_request;
@@ -26,6 +26,8 @@ const SPEED: (u16, u16) = (0x2101, 0x8001);
 const GEAR: (u16, u16) = (0x2201, 0x8001);
 /// Failed SecurityAccess key attempts from one tester address before it is brute force.
 const SECURITY_ACCESS_ATTEMPTS: u32 = 3;
+/// How often idle TCP directions are looked for, in capture time.
+const EXPIRY_PERIOD_NS: u64 = 1_000_000_000;
 
 /// What the pipeline counts, for the replay summary and the metrics.
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
@@ -39,6 +41,8 @@ pub struct Pipeline {
     topology: Arc<Topology>,
     detector: NetDetector,
     streams: Streams,
+    /// Capture time after which idle TCP directions are next looked for.
+    next_expiry_ns: u64,
     vehicle: VehicleSnapshot,
     /// (source ECU, service) pairs already reported as SD find scans.
     finds: HashSet<(String, u16)>,
@@ -49,14 +53,17 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(topology: Arc<Topology>, backbone_port: u16) -> Self {
+        let limits = &topology.limits;
+        let streams = Streams::new(StreamLimits {
+            max_flows: limits.tcp_max_flows,
+            max_pending_bytes_per_flow: limits.tcp_pending_bytes_per_flow,
+            idle_timeout_ns: limits.tcp_idle_timeout_ms.saturating_mul(1_000_000),
+        });
         Self {
             detector: NetDetector::new(Arc::clone(&topology), backbone_port),
             topology,
-            streams: Streams::new(StreamLimits {
-                max_flows: 4096,
-                max_pending_bytes_per_flow: 256 * 1024,
-                idle_timeout_ns: 120_000_000_000,
-            }),
+            streams,
+            next_expiry_ns: 0,
             vehicle: VehicleSnapshot::default(),
             finds: HashSet::new(),
             key_attempts: std::collections::HashMap::new(),
@@ -64,25 +71,43 @@ impl Pipeline {
         }
     }
 
-    /// Runs one frame captured at `ts_ns`; findings go to `out`.
     /// The vehicle state as the traffic has shown it so far.
     pub fn vehicle(&self) -> VehicleSnapshot {
         self.vehicle
     }
 
+    /// Runs one frame captured at `ts_ns`; findings go to `out`.
     pub fn frame(&mut self, link: LinkType, ts_ns: u64, bytes: &[u8], out: &mut Vec<Detection>) {
         self.counters.frames += 1;
         let before = out.len();
-        let Ok(frame) = frame::parse(link, bytes) else {
-            self.counters.undecodable += 1;
-            return;
+        self.inspect(link, ts_ns, bytes, out);
+        self.counters.detections += u64::try_from(out.len() - before).unwrap_or(0);
+        if ts_ns >= self.next_expiry_ns {
+            self.streams.expire(ts_ns);
+            self.next_expiry_ns = ts_ns.saturating_add(EXPIRY_PERIOD_NS);
+        }
+    }
+
+    fn inspect(&mut self, link: LinkType, ts_ns: u64, bytes: &[u8], out: &mut Vec<Detection>) {
+        let frame = match frame::parse(link, bytes) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.counters.undecodable += 1;
+                tracing::debug!(error = %e, len = bytes.len(), "Undecodable frame.");
+                out.push(unattributed(&catalog::NET_MALFORMED_FRAME, ts_ns, bytes));
+                return;
+            }
         };
+        let too_large = bytes.len() > self.topology.limits.frame_max_bytes;
         let ip = match &frame.net {
             Net::Ip(ip) => ip,
+            _ if too_large => {
+                out.push(unattributed(&catalog::LIMIT_FRAME_TOO_LARGE, ts_ns, bytes));
+                return;
+            }
             Net::Arp(arp) => {
                 self.detector
                     .arp(ts_ns, arp.sender_mac.0, arp.sender_ip, out);
-                self.counters.detections += u64::try_from(out.len() - before).unwrap_or(0);
                 return;
             }
             Net::Other { .. } => return,
@@ -109,6 +134,11 @@ impl Pipeline {
             payload,
             len: bytes.len(),
         };
+        if too_large {
+            // Headers only: the source is named, the payload is not looked at.
+            out.push(self.found(&catalog::LIMIT_FRAME_TOO_LARGE, &packet));
+            return;
+        }
         self.detector.packet(&packet, out);
         if let Some((proto, sport, dport)) = ports {
             let (src, dst) = (
@@ -132,7 +162,6 @@ impl Pipeline {
                 _ => {}
             }
         }
-        self.counters.detections += u64::try_from(out.len() - before).unwrap_or(0);
     }
 
     fn udp(&mut self, p: &Packet<'_>, src: SocketAddr, dst: SocketAddr, out: &mut Vec<Detection>) {
@@ -172,10 +201,13 @@ impl Pipeline {
     ) {
         let t = Arc::clone(&self.topology);
         let caller = t.ecu_by_address(src.ip()).map(|e| e.name.as_str());
-        for message in someip::messages(p.payload) {
-            let Ok(m) = message else {
-                out.push(self.found(&catalog::SOMEIP_MALFORMED, p));
-                return;
+        for message in self.someip_messages(p.payload) {
+            let m = match message {
+                Ok(m) => m,
+                Err(e) => {
+                    out.push(self.someip_error(&e, p));
+                    return;
+                }
             };
             if !matches!(
                 m.message_type(),
@@ -212,7 +244,14 @@ impl Pipeline {
     fn sd(&mut self, p: &Packet<'_>, src: SocketAddr, out: &mut Vec<Detection>) {
         let t = Arc::clone(&self.topology);
         let sender = t.peer(src.ip());
-        for m in someip::messages(p.payload).flatten() {
+        for message in self.someip_messages(p.payload) {
+            let m = match message {
+                Ok(m) => m,
+                Err(e) => {
+                    out.push(self.someip_error(&e, p));
+                    return;
+                }
+            };
             let Ok(sd) = someip::sd(&m) else {
                 out.push(self.found(&catalog::SOMEIP_MALFORMED, p));
                 continue;
@@ -266,13 +305,19 @@ impl Pipeline {
     ) {
         let mut messages = Vec::new();
         let mut malformed = false;
-        self.streams
+        let report = self
+            .streams
             .segment(key, t.seq, t.flags, t.payload, p.ts_ns, &mut |buf| {
                 let mut used = 0;
                 loop {
-                    match buf.get(used..).and_then(doip::frame_len) {
+                    let rest = buf.get(used..).unwrap_or_default();
+                    match doip::frame_len(rest) {
                         Some(Ok(n)) => {
-                            messages.push(buf.get(used..used + n).unwrap_or_default().to_vec());
+                            // A message whose end has not arrived yet waits for it.
+                            let Some(message) = rest.get(..n) else {
+                                return used;
+                            };
+                            messages.push(message.to_vec());
                             used += n;
                         }
                         Some(Err(_)) => {
@@ -283,12 +328,41 @@ impl Pipeline {
                     }
                 }
             });
+        self.stream_anomalies(report, p, out);
         for m in messages {
             self.doip(p, &m, out);
         }
         if malformed {
             out.push(self.found(&catalog::DOIP_MALFORMED, p));
         }
+    }
+
+    /// Reassembly that hit a limit; a gap is the capture's loss, not the sender's doing.
+    fn stream_anomalies(&self, report: SegmentReport, p: &Packet<'_>, out: &mut Vec<Detection>) {
+        for anomaly in report.anomalies() {
+            match anomaly {
+                StreamAnomaly::PendingLimit { .. } => {
+                    out.push(self.found(&catalog::LIMIT_TCP_PENDING_EXCEEDED, p));
+                }
+                StreamAnomaly::FlowEvicted { .. } => {
+                    out.push(self.found(&catalog::LIMIT_TCP_FLOWS_EXCEEDED, p));
+                }
+                StreamAnomaly::Gap { .. } => {}
+            }
+        }
+    }
+
+    fn someip_messages<'p>(&self, datagram: &'p [u8]) -> someip::Messages<'p> {
+        someip::messages_with_max(datagram, self.topology.limits.someip_max_message_bytes)
+    }
+
+    /// A SOME/IP message that did not decode: over the length limit, or malformed.
+    fn someip_error(&self, e: &SomeipError, p: &Packet<'_>) -> Detection {
+        let kind = match e {
+            SomeipError::MessageTooLong { .. } => &catalog::LIMIT_SOMEIP_TOO_LARGE,
+            _ => &catalog::SOMEIP_MALFORMED,
+        };
+        self.found(kind, p)
     }
 
     fn doip(&mut self, p: &Packet<'_>, message: &[u8], out: &mut Vec<Detection>) {
@@ -335,7 +409,7 @@ impl Pipeline {
 
     /// Speed and gear from the chassis and engine events in the traffic.
     fn vehicle_signals(&mut self, payload: &[u8]) {
-        for m in someip::messages(payload).flatten() {
+        for m in self.someip_messages(payload).flatten() {
             match ((m.service_id(), m.method_id()), m.payload()) {
                 (SPEED, &[hi, lo]) => self.vehicle.speed_centi_kmh = u16::from_be_bytes([hi, lo]),
                 (GEAR, &[gear]) => self.vehicle.gear = Gear(gear),
@@ -364,6 +438,21 @@ impl Pipeline {
             context: ContextDraft::NetworkFlow(detect::flow(p)),
             evidence,
         }
+    }
+}
+
+/// A finding about a frame whose addresses are not known (or not to be trusted): its first
+/// bytes are the evidence.
+fn unattributed(kind: &'static EventType, ts_ns: u64, bytes: &[u8]) -> Detection {
+    Detection {
+        kind,
+        ts_ns,
+        origin: String::new(),
+        context: ContextDraft::None,
+        evidence: bytes
+            .get(..bytes.len().min(detect::EVIDENCE_BYTES))
+            .unwrap_or_default()
+            .to_vec(),
     }
 }
 

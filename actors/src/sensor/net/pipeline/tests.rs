@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use etherparse::{PacketBuilder, VlanId};
 use someip_rs::{ClientId, MethodId, ServiceId, SomeIpMessage};
-use vsiem_topology::{mac_address, Topology};
+use vsiem_topology::{mac_address, Limits, Topology};
 
 use super::Pipeline;
 use crate::sensor::net::frame::LinkType;
@@ -351,6 +351,21 @@ fn every_detection_fires_on_its_attack() {
             ],
         ),
         (
+            // The header in one segment, the rest in the next: one message, not two errors.
+            "ivi asks for routing in two segments",
+            {
+                let request = routing_activation(0x0E00);
+                vec![
+                    tcp(10, IVI, 40000, GW_INFO, 13400, 1, &request[..8]),
+                    tcp(10, IVI, 40000, GW_INFO, 13400, 9, &request[8..]),
+                ]
+            },
+            vec![
+                "net.flow_not_allowed",
+                "doip.routing_activation_unauthorized",
+            ],
+        ),
+        (
             "tester routing while moving",
             [
                 driving(),
@@ -502,4 +517,98 @@ fn normal_traffic_of_the_reference_vehicle_yields_no_event() {
     ]
     .concat();
     assert_eq!(run(&frames), Vec::<&str>::new());
+}
+
+/// The events (type, origin) of `frames` through a pipeline with the reference's `[limits]`
+/// changed by `tighten`, and how many frames did not decode.
+fn run_limited(tighten: fn(&mut Limits), frames: &[Vec<u8>]) -> (Vec<(&'static str, String)>, u64) {
+    let mut topology = Topology::reference();
+    tighten(&mut topology.limits);
+    let mut pipeline = Pipeline::new(Arc::new(topology), 7447);
+    let mut out = Vec::new();
+    for (i, frame) in frames.iter().enumerate() {
+        pipeline.frame(LinkType::Ethernet, 1_000 * (i as u64 + 1), frame, &mut out);
+    }
+    let events = out.into_iter().map(|d| (d.kind.name, d.origin)).collect();
+    (events, pipeline.counters.undecodable)
+}
+
+#[test]
+fn frames_beyond_a_limit_or_undecodable_are_events() {
+    let unlock = udp(
+        10,
+        IVI,
+        40000,
+        BODY,
+        30501,
+        &someip_request(0x1101, 0x0002, 0x0003),
+    );
+    // The IVI's Unlock with 100 bytes of arguments: 162 bytes on the wire.
+    let long_unlock = SomeIpMessage::request(ServiceId(0x1101), MethodId(0x0002))
+        .client_id(ClientId(0x0003))
+        .payload(vec![0; 100])
+        .build()
+        .to_bytes();
+    let mut oversized = someip_request(0x1101, 0x0001, 0x0003);
+    oversized[4..8].copy_from_slice(&100_000u32.to_be_bytes());
+    // A DoIP diagnostic message header announcing 1000 bytes.
+    let mut header = doip(0x8001, &[]);
+    header[4..8].copy_from_slice(&1000u32.to_be_bytes());
+    let reference: fn(&mut Limits) = |_| {};
+    type LimitCase = (
+        &'static str,
+        fn(&mut Limits),
+        Vec<Vec<u8>>,
+        Vec<(&'static str, &'static str)>,
+        u64,
+    );
+    let cases: Vec<LimitCase> = vec![
+        (
+            // The IVI's Unlock in a frame over the limit: attributed, not judged.
+            "frame too large",
+            |l| l.frame_max_bytes = 161,
+            vec![udp(10, IVI, 40000, BODY, 30501, &long_unlock)],
+            vec![("limit.frame_too_large", "ivi")],
+            0,
+        ),
+        (
+            "truncated IPv4 header",
+            reference,
+            vec![unlock[..30].to_vec()],
+            vec![("net.malformed_frame", "")],
+            1,
+        ),
+        (
+            "SOME/IP length beyond the limit",
+            reference,
+            vec![udp(10, IVI, 40000, BODY, 30501, &oversized)],
+            vec![("limit.someip_too_large", "ivi")],
+            0,
+        ),
+        (
+            "TCP bytes pending beyond the limit",
+            |l| l.tcp_pending_bytes_per_flow = 64,
+            vec![
+                tcp(90, TESTER, 40004, GW_DIAG, 13400, 1, &header),
+                tcp(90, TESTER, 40004, GW_DIAG, 13400, 9, &[0; 64]),
+            ],
+            vec![("limit.tcp_pending_exceeded", "")],
+            0,
+        ),
+        (
+            "TCP flows beyond the limit",
+            |l| l.tcp_max_flows = 1,
+            vec![
+                tcp(90, TESTER, 40004, GW_DIAG, 13400, 1, &header),
+                tcp(90, TESTER, 40005, GW_DIAG, 13400, 1, &header),
+            ],
+            vec![("limit.tcp_flows_exceeded", "")],
+            0,
+        ),
+    ];
+    for (what, tighten, frames, want, undecodable) in cases {
+        let (events, bad) = run_limited(tighten, &frames);
+        let events: Vec<(&str, &str)> = events.iter().map(|(k, o)| (*k, o.as_str())).collect();
+        assert_eq!((events, bad), (want, undecodable), "{what}");
+    }
 }

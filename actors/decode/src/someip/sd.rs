@@ -346,7 +346,7 @@ pub(super) mod tests {
 
     use super::super::messages;
     use super::*;
-    use crate::sensor::net::fuzz::XorShift;
+    use crate::testing::XorShift;
 
     /// Drives every accessor of a decoded SD message (for the fuzz loops and the captures).
     pub(in super::super) fn exercise(message: &Message<'_>) {

@@ -285,6 +285,7 @@ impl<'a> Message<'a> {
 #[derive(Debug, Clone)]
 pub struct Messages<'a> {
     rest: &'a [u8],
+    max_message_len: usize,
 }
 
 impl<'a> Iterator for Messages<'a> {
@@ -294,7 +295,10 @@ impl<'a> Iterator for Messages<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        let result = Message::parse(self.rest);
+        let result = match frame_len_with_max(self.rest, self.max_message_len) {
+            Some(Err(e @ SomeipError::MessageTooLong { .. })) => Err(e),
+            _ => Message::parse(self.rest),
+        };
         // After an error the boundary of the next message is unknown, so the iteration ends.
         self.rest = match &result {
             Ok(message) => self
@@ -312,7 +316,16 @@ impl FusedIterator for Messages<'_> {}
 /// The SOME/IP messages packed back to back in one UDP datagram or reassembled TCP byte run; the
 /// iterator stops after the first error.
 pub fn messages(datagram: &[u8]) -> Messages<'_> {
-    Messages { rest: datagram }
+    messages_with_max(datagram, MAX_MESSAGE_LEN)
+}
+
+/// [`messages`], where a message announcing more than `max_message_len` bytes (header included)
+/// is [`SomeipError::MessageTooLong`] whether or not its bytes are there.
+pub fn messages_with_max(datagram: &[u8], max_message_len: usize) -> Messages<'_> {
+    Messages {
+        rest: datagram,
+        max_message_len,
+    }
 }
 
 /// [`frame_len_with_max`] with the default [`MAX_MESSAGE_LEN`].
@@ -358,7 +371,7 @@ pub(super) mod tests {
     )]
 
     use super::*;
-    use crate::sensor::net::fuzz::XorShift;
+    use crate::testing::XorShift;
 
     /// A header with `length` 8 + payload, client 0x0003, session 0x0042, interface version 1.
     fn message(
@@ -547,11 +560,12 @@ pub(super) mod tests {
                     available: 18,
                 },
             ),
+            // Announcing more than the bound is refused as such, whatever follows.
             (
                 patched(&[(4, &[0xFF, 0xFF, 0xFF, 0xFF])]),
-                SomeipError::LengthBeyondData {
-                    needed: 0xFFFF_FFFF + 8,
-                    available: 18,
+                SomeipError::MessageTooLong {
+                    length: 0xFFFF_FFFF,
+                    max: MAX_MESSAGE_LEN,
                 },
             ),
             (patched(&[(12, &[0])]), SomeipError::ProtocolVersion(0)),
@@ -797,7 +811,7 @@ pub(super) mod tests {
     /// sequencing, which the header decoder cannot see, hence no errors or anomalies here.
     #[test]
     fn decodes_independent_captures() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/captures");
+        let dir = crate::testing::shared_captures();
         // (file, datagrams, messages, errors, anomalies)
         let expected = [
             ("someip-firewall-normal_dataset.pcap", 5284, 5284, 0, 0),

@@ -748,7 +748,7 @@ impl<'a> Reader<'a> {
 )]
 mod tests {
     use super::*;
-    use crate::sensor::net::fuzz::XorShift;
+    use crate::testing::XorShift;
 
     /// A DoIP 2012 message of `payload_type` around `payload`.
     fn msg(payload_type: u16, payload: &[u8]) -> Vec<u8> {

@@ -371,7 +371,7 @@ mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     use super::*;
-    use crate::sensor::net::fuzz::XorShift;
+    use crate::testing::XorShift;
 
     // Real traffic: queries sent by `dig` (BIND 9.18, with its EDNS cookie) to a test resolver
     // on 127.0.0.1, and the answers that resolver gave, which dig accepted.

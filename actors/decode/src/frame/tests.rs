@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::super::capture_file;
 use super::*;
-use crate::sensor::net::fuzz::XorShift;
+use crate::testing::XorShift;
 
 // ivi (10.10.1.3) -> gateway on the infotainment trunk, VLAN 10, PCP 3.
 const ETH_VLAN10: [u8; 18] = [
@@ -1044,9 +1044,8 @@ fn capture_summary(name: &str) -> Summary {
     s
 }
 
-/// The independent captures of `shared/` (beside the repository).
 fn captures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/captures")
+    crate::testing::shared_captures()
 }
 
 /// Calls `frame` with the link type and bytes of every frame of a capture.

@@ -5,7 +5,7 @@ mod parser;
 mod sd;
 
 pub use parser::{
-    frame_len, frame_len_with_max, messages, Anomaly, Message, MessageType, Messages, SomeipError,
-    TpSegment, HEADER_LEN, MAX_MESSAGE_LEN,
+    frame_len, frame_len_with_max, messages, messages_with_max, Anomaly, Message, MessageType,
+    Messages, SomeipError, TpSegment, HEADER_LEN, MAX_MESSAGE_LEN,
 };
 pub use sd::{sd, Endpoint, Entry, EntryKind, L4Proto, Sd, SdOption};

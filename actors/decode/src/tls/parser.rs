@@ -419,7 +419,7 @@ impl<'a> Reader<'a> {
 )]
 mod tests {
     use super::*;
-    use crate::sensor::net::fuzz::XorShift;
+    use crate::testing::XorShift;
 
     /// What `openssl s_client -servername update-cdn.evil.example -alpn h2,http/1.1` (OpenSSL
     /// 3.0.19) sent first, read by a TCP server on 127.0.0.1.

@@ -944,7 +944,7 @@ fn nibbles(format: u8) -> (usize, usize) {
 )]
 mod tests {
     use super::*;
-    use crate::sensor::net::fuzz::XorShift;
+    use crate::testing::XorShift;
 
     fn req(sid: u8, suppress: bool, service: RequestService<'static>) -> Uds<'static> {
         Uds::Request(Request {

@@ -27,7 +27,6 @@ mod tests {
     //! counts were checked frame by frame against Wireshark 4.0 (`doip.type`, `uds.sid`).
 
     use std::collections::BTreeMap;
-    use std::path::Path;
 
     use vsiem_topology::Transport;
 
@@ -99,9 +98,7 @@ mod tests {
     }
 
     fn decode_capture(name: &str) -> Decoded {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/captures")
-            .join(name);
+        let path = crate::testing::shared_captures().join(name);
         let pcap = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut decoded = Decoded::default();
         for (frame, transport, payload) in doip_payloads(&pcap) {

@@ -309,12 +309,11 @@ impl Streams {
 )]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-    use std::path::PathBuf;
 
     use super::super::capture_file;
     use super::super::frame::{self, FlowProto, LinkType, Net, Transport};
     use super::*;
-    use crate::sensor::net::fuzz::XorShift;
+    use crate::testing::XorShift;
 
     const NONE: TcpFlags = TcpFlags(0);
     const LIMITS: StreamLimits = StreamLimits {
@@ -701,9 +700,7 @@ mod tests {
             ("scapy-multiple_doip_layers.pcap", 3),
             ("scapy-doip_ack.pcap", 1),
         ] {
-            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../shared/captures")
-                .join(name);
+            let path = crate::testing::shared_captures().join(name);
             let mut s = Streams::new(StreamLimits {
                 max_flows: 64,
                 max_pending_bytes_per_flow: 65536,

@@ -1,4 +1,4 @@
-//! Test support shared by the decoders' fuzz loops: a deterministic generator, so that a
+//! Test support shared by the decoders: a deterministic generator for their fuzz loops, so that a
 //! failing iteration can be replayed from its seed. Each decoder keeps its own mutations.
 
 /// Xorshift64.
@@ -16,4 +16,10 @@ impl XorShift {
     pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
+}
+
+/// The independent captures of `shared/` (beside the repository), which several decoders'
+/// tests read whole.
+pub(crate) fn shared_captures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/captures")
 }

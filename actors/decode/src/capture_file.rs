@@ -135,9 +135,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn shared(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/captures")
-            .join(name)
+        crate::testing::shared_captures().join(name)
     }
 
     #[test]
