@@ -1,11 +1,15 @@
-//! End-to-end bench: vsiem's detect-to-block latency over repeated `vsiem demo` runs, beside the
-//! floor of a bare Zenoh ping-pong between two processes measured in the same run, and their ratio.
+//! End-to-end bench: vsiem's detect-to-block latency over repeated `vsiem demo` runs, with mTLS
+//! and access control (the default) and without (`--insecure`), beside the floor of a bare Zenoh
+//! ping-pong between two processes measured in the same run, and their ratios: each against the
+//! floor, and mTLS against insecure (the cost of securing the backbone). The two kinds of run
+//! alternate, which one goes first switching every run, so that both see the same conditions.
 //!
 //! The floor is zenoh's `z_ping`/`z_pong` pair cut down to what vsiem's events use (TCP on
 //! loopback, reliable, congestion control Block). Floor samples are taken between demo runs, so
 //! both figures see the same machine conditions.
 //!
-//! Environment: `VSIEM_BENCH_RUNS` (demo runs, default 100; 0 measures the floor alone),
+//! Environment: `VSIEM_BENCH_RUNS` (demo runs of each kind, default 100; 0 measures the floor
+//! alone),
 //! `VSIEM_BENCH_JSON` (also print one JSON line of all figures, for CI logs).
 
 use std::collections::BTreeMap;
@@ -122,19 +126,26 @@ fn bench() -> anyhow::Result<ExitCode> {
         floor.sample(plan.floor_alone, &mut report.floor_ms)?;
     }
     for run in 0..plan.runs {
-        match rt.block_on(demo_run(exe)) {
-            Ok(summary) => {
-                report.detect_ms.push(summary.detect_to_block_ms);
-                for (process, kb) in summary.rss_kb {
-                    let peak = report.peak_rss_kb.entry(process).or_default();
-                    *peak = (*peak).max(kb);
+        let order = if run % 2 == 0 {
+            [Link::Tls, Link::Insecure]
+        } else {
+            [Link::Insecure, Link::Tls]
+        };
+        for link in order {
+            match rt.block_on(demo_run(exe, link)) {
+                Ok(summary) => {
+                    report.detect_ms[link as usize].push(summary.detect_to_block_ms);
+                    for (process, kb) in summary.rss_kb {
+                        let peak = report.peak_rss_kb.entry(process).or_default();
+                        *peak = (*peak).max(kb);
+                    }
                 }
-            }
-            Err(why) => {
-                report.failed += 1;
-                if report.first_failure.is_none() {
-                    eprintln!("run {run} failed: {why}");
-                    report.first_failure = Some(why);
+                Err(why) => {
+                    report.failed += 1;
+                    if report.first_failure.is_none() {
+                        eprintln!("run {run} ({}) failed: {why}", link.label());
+                        report.first_failure = Some(why);
+                    }
                 }
             }
         }
@@ -150,12 +161,14 @@ fn bench() -> anyhow::Result<ExitCode> {
     if plan.json {
         println!("{}", report.json(plan.runs, plan.warmup));
     }
-    // Failed runs are reported, not fatal; a run without a single figure is.
-    Ok(if plan.runs > 0 && report.detect_ms.is_empty() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    // Failed runs are reported, not fatal; a run without a single figure of a kind is.
+    Ok(
+        if plan.runs > 0 && report.detect_ms.iter().any(Vec::is_empty) {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -166,10 +179,29 @@ struct Summary {
     rss_kb: Vec<(String, u64)>,
 }
 
+/// How the demo's processes meet: the two kinds of run compared.
+#[derive(Debug, Clone, Copy)]
+enum Link {
+    /// mTLS with the demo's throwaway PKI, and the routers' access control (the default).
+    Tls = 0,
+    /// `--insecure`: plain TCP, no access control.
+    Insecure = 1,
+}
+
+impl Link {
+    fn label(self) -> &'static str {
+        match self {
+            Link::Tls => "detect-to-block, mTLS + ACL",
+            Link::Insecure => "detect-to-block, --insecure",
+        }
+    }
+}
+
 /// One `vsiem demo --json`; the error is what the report shows about a failed run.
-async fn demo_run(exe: &str) -> Result<Summary, String> {
+async fn demo_run(exe: &str, link: Link) -> Result<Summary, String> {
     let mut cmd = tokio::process::Command::new(exe);
     cmd.args(["demo", "--json"])
+        .args(matches!(link, Link::Insecure).then_some("--insecure"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -411,7 +443,8 @@ fn ms(d: Duration) -> f64 {
 
 #[derive(Default)]
 struct Report {
-    detect_ms: Vec<f64>,
+    /// By [`Link`].
+    detect_ms: [Vec<f64>; 2],
     floor_ms: Vec<f64>,
     failed: usize,
     first_failure: Option<String>,
@@ -468,14 +501,22 @@ impl Stats {
     }
 }
 
-const DETECT_LABEL: &str = "detect-to-block (vsiem demo)";
 const FLOOR_LABEL: &str = "zenoh ping-pong RTT (floor)";
+const LINKS: [Link; 2] = [Link::Tls, Link::Insecure];
+
+/// The p50 and p99 ratios of `a` to `b`.
+fn ratios(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
+    let (a, b) = (Stats::of(a)?, Stats::of(b)?);
+    Some((a.p50 / b.p50, a.p99 / b.p99))
+}
 
 impl Report {
-    fn ratios(&self) -> Option<(f64, f64)> {
-        let d = Stats::of(&self.detect_ms)?;
-        let f = Stats::of(&self.floor_ms)?;
-        Some((d.p50 / f.p50, d.p99 / f.p99))
+    /// mTLS against insecure.
+    fn tls_cost(&self) -> Option<(f64, f64)> {
+        ratios(
+            &self.detect_ms[Link::Tls as usize],
+            &self.detect_ms[Link::Insecure as usize],
+        )
     }
 
     fn print(&self, runs: usize, warmup: usize) {
@@ -490,7 +531,9 @@ impl Report {
         );
         let mut rows = vec![(FLOOR_LABEL, &self.floor_ms)];
         if runs > 0 {
-            rows.insert(0, (DETECT_LABEL, &self.detect_ms));
+            for link in LINKS.into_iter().rev() {
+                rows.insert(0, (link.label(), &self.detect_ms[link as usize]));
+            }
         }
         for (label, samples) in rows {
             match Stats::of(samples) {
@@ -504,11 +547,16 @@ impl Report {
                 ),
             }
         }
-        if let Some((p50, p99)) = self.ratios() {
-            println!("ratio p50: {p50:.1}x, ratio p99: {p99:.1}x");
+        for link in LINKS {
+            if let Some((p50, p99)) = ratios(&self.detect_ms[link as usize], &self.floor_ms) {
+                println!("{} / floor: p50 {p50:.1}x, p99 {p99:.1}x", link.label());
+            }
+        }
+        if let Some((p50, p99)) = self.tls_cost() {
+            println!("mTLS + ACL / insecure: p50 {p50:.3}x, p99 {p99:.3}x");
         }
         if runs > 0 {
-            println!("failed runs: {} of {runs}", self.failed);
+            println!("failed runs: {} of {}", self.failed, 2 * runs);
             if let Some(why) = &self.first_failure {
                 println!("first failure: {why}");
             }
@@ -524,7 +572,12 @@ impl Report {
     }
 
     fn json(&self, runs: usize, warmup: usize) -> serde_json::Value {
-        let ratios = self.ratios();
+        let to_floor = |link: Link| ratios(&self.detect_ms[link as usize], &self.floor_ms);
+        let (tls, insecure, cost) = (
+            to_floor(Link::Tls),
+            to_floor(Link::Insecure),
+            self.tls_cost(),
+        );
         let peak_rss_mib: serde_json::Map<String, serde_json::Value> = self
             .peak_rss_kb
             .iter()
@@ -536,12 +589,17 @@ impl Report {
             "runs": runs,
             "failed_runs": self.failed,
             "first_failure": self.first_failure,
-            "detect_to_block_ms": Stats::of(&self.detect_ms).map(|s| s.json()),
+            "detect_to_block_ms": Stats::of(&self.detect_ms[Link::Tls as usize]).map(|s| s.json()),
+            "detect_to_block_insecure_ms": Stats::of(&self.detect_ms[Link::Insecure as usize]).map(|s| s.json()),
             "floor_rtt_ms": Stats::of(&self.floor_ms).map(|s| s.json()),
             "floor_payload_bytes": PAYLOAD_LEN,
             "floor_warmup_round_trips": warmup,
-            "ratio_p50": ratios.map(|r| r.0),
-            "ratio_p99": ratios.map(|r| r.1),
+            "ratio_p50": tls.map(|r| r.0),
+            "ratio_p99": tls.map(|r| r.1),
+            "insecure_ratio_p50": insecure.map(|r| r.0),
+            "insecure_ratio_p99": insecure.map(|r| r.1),
+            "tls_cost_p50": cost.map(|r| r.0),
+            "tls_cost_p99": cost.map(|r| r.1),
             "peak_rss_mib": peak_rss_mib,
         })
     }

@@ -34,7 +34,9 @@ const FLOOD_LEAD: Duration = Duration::from_secs(1);
 /// How `tests/common/bus.rs` starts `vsiem`.
 fn vsiem() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vsiem"));
-    command.env("RUST_LOG", "error");
+    command
+        .env("RUST_LOG", "error")
+        .env("VSIEM_PKI", bus::pki_dir());
     command
 }
 

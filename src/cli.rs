@@ -38,6 +38,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Check a topology (and a rule set) and print every problem in them.
     Validate(ValidateArgs),
+    /// The vehicle PKI: a CA and a certificate per ECU, the V-SOC and the monitor.
+    Pki(PkiArgs),
     /// A simulated ECU program of the demo vehicle (not part of the SIEM).
     #[command(hide = true)]
     Sim(SimArgs),
@@ -74,6 +76,14 @@ pub struct VehicleArgs {
     /// The backbone's Zenoh port on the gateway (and the V-SOC's).
     #[arg(long, default_value_t = 7447)]
     pub port: u16,
+    /// The vehicle PKI's directory (`vsiem pki init`): the CA, and this process's certificate
+    /// and key under its name (the ECU's, `vsoc` or `monitor`).
+    #[arg(long, env = "VSIEM_PKI", required_unless_present = "insecure")]
+    pub pki: Option<PathBuf>,
+    /// INSECURE, for development only: plain TCP without authentication or access control
+    /// (overrides --pki).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +160,10 @@ pub struct DemoArgs {
     /// Keep the processes' logs and file trees in this directory instead of a temporary one.
     #[arg(long)]
     pub keep: Option<PathBuf>,
+    /// INSECURE, for development only: run the car over plain TCP without its throwaway PKI,
+    /// authentication or access control.
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +198,29 @@ pub struct ValidateArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PkiArgs {
+    #[command(subcommand)]
+    pub command: PkiCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Issue a vehicle CA and a certificate and key (mode 0600) for every identity of the
+    /// topology into a directory. The CA's key is not kept.
+    Init {
+        /// The vehicle's topology file (default: the embedded reference vehicle).
+        #[arg(long)]
+        topology: Option<PathBuf>,
+        /// The directory to write to (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace a PKI already in the directory.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
 pub struct SimArgs {
     #[command(subcommand)]
     pub program: SimProgram,
@@ -210,6 +247,10 @@ pub struct FloodArgs {
     /// The ECU to speak as (it connects to the gateway in that ECU's zone).
     #[arg(long)]
     pub ecu: String,
+    /// The certificate to present (default: the ECU's own): a compromised ECU speaking as
+    /// another has only its own.
+    #[arg(long)]
+    pub identity: Option<String>,
     /// The sensor to speak as; need not be one the topology lists for the ECU.
     #[arg(long)]
     pub sensor: String,

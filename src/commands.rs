@@ -1,7 +1,7 @@
 //! What each subcommand does: build its configuration from the topology and run its actors
 //! until a signal stops them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use anyhow::{anyhow, bail, Context};
 use ractor::Actor;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::info;
+use vsiem_actors::gateway::access::Denials;
 use vsiem_actors::gateway::{Gateway, GatewayConfig};
 use vsiem_actors::sensor::agent::AgentArgs;
 use vsiem_actors::sensor::{SensorAgent, SensorConfig};
@@ -17,16 +18,19 @@ use vsiem_actors::sim::attacker::Attacker;
 use vsiem_actors::{bus, monitor, sim, vsoc};
 use vsiem_rules::{RuleSet, RulesError};
 use vsiem_schemas::catalog;
-use vsiem_topology::{AddressMode, Topology, TopologyError};
+use vsiem_topology::{pki, AddressMode, Topology, TopologyError};
 
-use crate::cli::{Command, FloodArgs, SimProgram, VehicleArgs};
+use crate::cli::{Command, FloodArgs, PkiArgs, PkiCommand, SimProgram, VehicleArgs};
 
-pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
+/// Runs `command`; `denials` are the access-control refusals the process's tracing layer counts
+/// (the gateway reports them).
+pub async fn run(command: Command, denials: Denials) -> anyhow::Result<ExitCode> {
     match command {
         Command::Sensor(args) => {
             let vehicle = Vehicle::new(&args.vehicle)?;
             let config = SensorConfig {
                 gateway: vec![vehicle.gateway_endpoint(&args.ecu)?],
+                security: vehicle.security(&args.ecu),
                 topology: vehicle.topology,
                 ecu: args.ecu,
                 addressing: vehicle.addressing,
@@ -51,6 +55,8 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let config = GatewayConfig {
                 listen: vehicle.gateway_listen(),
                 vsoc: vec![vehicle.vsoc_endpoint()],
+                security: vehicle.security(&vehicle.topology.gateway().name),
+                denials,
                 topology: vehicle.topology,
                 addressing: vehicle.addressing,
                 rules: Arc::new(rules),
@@ -60,17 +66,26 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Vsoc(args) => {
             let vehicle = Vehicle::new(&args.vehicle)?;
+            let security = vehicle.security(pki::VSOC);
             tokio::select! {
-                result = vsoc::run(vec![vehicle.vsoc_endpoint()], args.store) => result.map_err(|e| anyhow!(e))?,
+                result = vsoc::run(
+                    vec![vehicle.vsoc_endpoint()],
+                    bus::acl::vsoc(&vehicle.topology),
+                    &security,
+                    args.store,
+                ) => result.map_err(|e| anyhow!(e))?,
                 () = shutdown() => {}
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Monitor(args) => {
             let vehicle = Vehicle::new(&args.vehicle)?;
-            let session = bus::open(&bus::Role::Client {
-                connect: vehicle.gateway_listen(),
-            })
+            let session = bus::open(
+                &bus::Role::Client {
+                    connect: vehicle.gateway_listen(),
+                },
+                &vehicle.security(pki::MONITOR),
+            )
             .await
             .map_err(|e| anyhow!(e))?;
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -87,6 +102,27 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => crate::demo::run(args).await,
         Command::Replay(args) => crate::replay::run(args),
         Command::Validate(args) => Ok(validate(args.topology.as_deref(), args.rules.as_deref())),
+        Command::Pki(PkiArgs {
+            command:
+                PkiCommand::Init {
+                    topology,
+                    out,
+                    force,
+                },
+        }) => {
+            let topology = load_topology(topology.as_deref())?;
+            let issued = pki::init(&topology, &out, force)?;
+            for identity in &issued {
+                println!("{}  {}", identity.name, identity.common_name);
+            }
+            println!(
+                "{}: a CA and {} certificates for VIN {} (the CA's key is not kept)",
+                out.display(),
+                issued.len(),
+                topology.vin()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sim(args) => match args.program {
             SimProgram::IviMedia { listen, fs_root } => {
                 tokio::select! {
@@ -123,9 +159,12 @@ async fn flood(args: FloodArgs) -> anyhow::Result<ExitCode> {
     let vehicle = Vehicle::new(&args.vehicle)?;
     let kind = catalog::by_name(&args.event)
         .with_context(|| format!("{} is not an event type of the catalog", args.event))?;
-    let session = bus::open(&bus::Role::Client {
-        connect: vec![vehicle.gateway_endpoint(&args.ecu)?],
-    })
+    let session = bus::open(
+        &bus::Role::Client {
+            connect: vec![vehicle.gateway_endpoint(&args.ecu)?],
+        },
+        &vehicle.security(args.identity.as_deref().unwrap_or(&args.ecu)),
+    )
     .await
     .map_err(|e| anyhow!(e))?;
     let plan = sim::flood::Flood {
@@ -204,11 +243,13 @@ fn validate(topology: Option<&Path>, rules: Option<&Path>) -> ExitCode {
     }
 }
 
-/// The topology and where its processes meet.
+/// The topology, where its processes meet, and the PKI they prove who they are with.
 pub struct Vehicle {
     pub topology: Arc<Topology>,
     pub addressing: AddressMode,
     pub port: u16,
+    /// The PKI directory; `None` with `--insecure`.
+    pki: Option<PathBuf>,
 }
 
 impl Vehicle {
@@ -217,7 +258,20 @@ impl Vehicle {
             topology: Arc::new(load_topology(args.topology.as_deref())?),
             addressing: args.addressing.into(),
             port: args.port,
+            pki: args.pki.clone().filter(|_| !args.insecure),
         })
+    }
+
+    /// How the process of `identity` (an ECU, `vsoc` or `monitor`) joins the backbone.
+    pub fn security(&self, identity: &str) -> bus::Security {
+        match &self.pki {
+            Some(dir) => bus::Security::Tls(pki::files(dir, identity)),
+            None => bus::Security::Insecure,
+        }
+    }
+
+    fn endpoint(&self, ip: impl std::fmt::Display) -> String {
+        bus::endpoint(self.pki.is_some(), ip, self.port)
     }
 
     /// The gateway's address in the zone of `ecu`'s primary interface.
@@ -237,7 +291,7 @@ impl Vehicle {
         let ip = t
             .host_address(zone, interface.host, self.addressing)
             .with_context(|| format!("zone {zone} has no address"))?;
-        Ok(bus::endpoint(ip, self.port))
+        Ok(self.endpoint(ip))
     }
 
     /// The gateway's endpoints, one in every zone it is on: where it listens, and where a
@@ -248,12 +302,12 @@ impl Vehicle {
             .interfaces
             .iter()
             .filter_map(|i| t.host_address(&i.zone, i.host, self.addressing))
-            .map(|ip| bus::endpoint(ip, self.port))
+            .map(|ip| self.endpoint(ip))
             .collect()
     }
 
     pub fn vsoc_endpoint(&self) -> String {
-        bus::endpoint(self.topology.vsoc_address(self.addressing), self.port)
+        self.endpoint(self.topology.vsoc_address(self.addressing))
     }
 }
 

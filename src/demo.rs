@@ -22,6 +22,7 @@ use vsiem_actors::sim::attacker::{Scenario, Step};
 use vsiem_actors::sim::body;
 use vsiem_actors::{bus, gateway};
 use vsiem_schemas::catalog::{self, Category};
+use vsiem_topology::pki;
 
 use crate::cli::{Addressing, DemoArgs, VehicleArgs};
 use crate::commands::{shutdown, Vehicle};
@@ -78,7 +79,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         topology: args.topology.clone(),
         addressing: Addressing::Loopback,
         port: 7447,
+        pki: Some(dir.join("pki")),
+        insecure: args.insecure,
     })?;
+    if !args.insecure {
+        // A throwaway PKI: replaced on every run, also in a kept directory.
+        pki::init(&vehicle.topology, &dir.join("pki"), true)?;
+    }
     let mut fleet = Fleet::new(&dir)?;
     let result = tokio::select! {
         result = scenario(&args, &vehicle, &dir, &mut fleet) => result,
@@ -109,7 +116,7 @@ async fn scenario(
     dir: &Path,
     fleet: &mut Fleet,
 ) -> anyhow::Result<Summary> {
-    let common = common_args(args);
+    let common = common_args(args, dir);
     let ivi_ip = vehicle
         .topology
         .ecu_address("ivi", vehicle.addressing)
@@ -132,9 +139,12 @@ async fn scenario(
         &[args_of(&["gateway"]), common.clone()].concat(),
         false,
     )?;
-    let session = bus::open(&bus::Role::Client {
-        connect: vehicle.gateway_listen(),
-    })
+    let session = bus::open(
+        &bus::Role::Client {
+            connect: vehicle.gateway_listen(),
+        },
+        &vehicle.security(pki::MONITOR),
+    )
     .await
     .map_err(|e| anyhow!(e))?;
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -230,8 +240,14 @@ async fn scenario(
     Ok(summary)
 }
 
-fn common_args(args: &DemoArgs) -> Vec<OsString> {
+fn common_args(args: &DemoArgs, dir: &Path) -> Vec<OsString> {
     let mut common = args_of(&["--addressing", "loopback"]);
+    if args.insecure {
+        common.push("--insecure".into());
+    } else {
+        common.push("--pki".into());
+        common.push(dir.join("pki").into());
+    }
     if let Some(topology) = &args.topology {
         common.push("--topology".into());
         common.push(topology.into());

@@ -7,13 +7,17 @@ mod demo;
 mod replay;
 
 use clap::Parser;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use vsiem_actors::gateway::access::Denials;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    init_tracing(cli.log_json);
+    let denials = Denials::default();
+    init_tracing(cli.log_json, &denials);
     vsiem_actors::arm_fail_points();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -25,7 +29,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli.command)) {
+    match runtime.block_on(commands::run(cli.command, denials)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("vsiem: {e:#}");
@@ -35,17 +39,22 @@ fn main() -> std::process::ExitCode {
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: info for vsiem, warn for the rest).
-fn init_tracing(json: bool) {
+/// Beside them, whatever `RUST_LOG` says, `denials` counts the refusals of the access control
+/// of a router in this process (the gateway's).
+fn init_tracing(json: bool, denials: &Denials) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("warn,vsiem=info,vsiem_actors=info")
     });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
+    let logs = if json {
+        logs.json().boxed()
     } else {
-        builder.init();
-    }
+        logs.boxed()
+    };
+    tracing_subscriber::registry()
+        .with(logs.with_filter(filter))
+        .with(denials.layer())
+        .init();
 }

@@ -78,7 +78,9 @@ fn a_replayed_event_is_reported_and_a_restarted_agent_is_not() {
     assert_eq!(count(&m, "duplicates") + count(&m, "replays"), 0);
 
     // Replayed while the agent runs: a sequence number seen before.
-    session.put(&key, captured.clone()).wait().unwrap();
+    // Replayed by the IVI itself (the only one the access control lets publish on its key).
+    let as_ivi = bus::session_as("ivi");
+    as_ivi.put(&key, captured.clone()).wait().unwrap();
     reports.wait(Duration::from_secs(10), "the first replay", |r| {
         r.about("sensor.sequence_replay", SENSOR).len() == 1
     });
@@ -119,7 +121,7 @@ fn a_replayed_event_is_reported_and_a_restarted_agent_is_not() {
     assert_eq!(reports.about("sensor.sequence_replay", SENSOR).len(), 1);
 
     // Right after the reconnect, the old event replayed again: from an earlier run.
-    session.put(&key, captured).wait().unwrap();
+    as_ivi.put(&key, captured).wait().unwrap();
     reports.wait(
         Duration::from_secs(10),
         "the replay after the restart",
@@ -128,7 +130,7 @@ fn a_replayed_event_is_reported_and_a_restarted_agent_is_not() {
     let replay = &reports.about("sensor.sequence_replay", SENSOR)[1];
     assert!(replay.reason.contains("earlier run"), "{replay:?}");
     // And the new run's own event replayed: seen before in the current epoch.
-    session.put(&key, fresh).wait().unwrap();
+    as_ivi.put(&key, fresh).wait().unwrap();
     let m = wait_metrics(&session, Duration::from_secs(10), "both replays", |m| {
         count(m, "replays") == 1 && count(m, "duplicates") == 2
     });

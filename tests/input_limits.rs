@@ -62,14 +62,16 @@ fn buffers_beyond_the_verifier_bounds_are_dropped_and_reported() {
     let vin = bus::vin();
     let events = keys::event(&vin, "ivi", "files");
 
-    // Garbage, and a well-formed event too large for the bounds.
-    session.put(&events, vec![0xffu8; 64]).wait().unwrap();
+    // Garbage, and a well-formed event too large for the bounds, each from the ECU whose key it
+    // is (the access control lets nobody else publish there).
+    let ivi = bus::session_as("ivi");
+    ivi.put(&events, vec![0xffu8; 64]).wait().unwrap();
     let oversized = event(1, max_bytes);
     assert!(oversized.len() > max_bytes);
-    session.put(&events, oversized).wait().unwrap();
+    ivi.put(&events, oversized).wait().unwrap();
     // A signal that is not one.
     let signal_key = keys::signal(&vin, "chassis-dc");
-    session
+    bus::session_as("chassis-dc")
         .put(&signal_key, b"speed 0".to_vec())
         .wait()
         .unwrap();
@@ -91,7 +93,7 @@ fn buffers_beyond_the_verifier_bounds_are_dropped_and_reported() {
     assert_eq!(count(&m, "accepted"), 0);
 
     // The sensor's genuine event, within the bounds, is taken.
-    session.put(&events, event(1, 64)).wait().unwrap();
+    ivi.put(&events, event(1, 64)).wait().unwrap();
     let m = wait_metrics(
         &session,
         Duration::from_secs(10),

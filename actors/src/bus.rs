@@ -1,19 +1,24 @@
 //! The Zenoh backbone: sessions, key expressions and the QoS of each kind of traffic.
 //!
 //! The gateway runs a router that listens on its address in every zone; sensors are clients of
-//! it. Security events are reliable (TCP links) with congestion control Block, so a slow
-//! gateway slows a sensor down instead of losing its events silently; block orders are express
-//! at the highest priority.
+//! it. Every link is mutual TLS with the vehicle PKI's certificates (`vsiem pki init`), and the
+//! routers (the gateway's and the V-SOC's) enforce an access control generated from the
+//! topology (`acl.rs`) that matches the certificates' common names; `--insecure` (plain TCP, no
+//! access control) is for development only. Security events are reliable (TLS over TCP links)
+//! with congestion control Block, so a slow gateway slows a sensor down instead of losing its
+//! events silently; block orders are express at the highest priority.
 
+pub mod acl;
 pub mod keys;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use vsiem_topology::pki::IdentityFiles;
 use zenoh::pubsub::Publisher;
 use zenoh::qos::{CongestionControl, Priority};
-use zenoh::Session;
+use zenoh::{Config, Session};
 
 pub use zenoh::Error as BusError;
 
@@ -42,26 +47,46 @@ pub const ORDERS: Qos = Qos {
 /// Where a process meets the backbone.
 #[derive(Debug, Clone)]
 pub enum Role {
-    /// The gateway's router, listening on these endpoints (`tcp/IP:PORT`).
-    Router { listen: Vec<String> },
+    /// A router, listening on these endpoints (`tls/IP:PORT`) and enforcing `acl` (Zenoh's
+    /// `access_control`, see [`acl`]) on every link.
+    Router {
+        listen: Vec<String>,
+        acl: serde_json::Value,
+    },
     /// A client of a router; opening waits until one of these endpoints answers.
     Client { connect: Vec<String> },
 }
 
-pub fn endpoint(ip: impl std::fmt::Display, port: u16) -> String {
-    format!("tcp/{ip}:{port}")
+/// How a process proves who it is on the backbone.
+#[derive(Debug, Clone)]
+pub enum Security {
+    /// Mutual TLS with this identity's certificate, issued by the vehicle CA; servers' names are
+    /// checked against the addresses dialled.
+    Tls(IdentityFiles),
+    /// Plain TCP: no authentication and no access control (`--insecure`, development only).
+    Insecure,
 }
 
-/// Opens a session. The vehicle network is static, so discovery is off: every process is told
-/// where its peers are.
-pub async fn open(role: &Role) -> Result<Session, BusError> {
-    let mut config = zenoh::Config::default();
+/// The endpoint of `ip:port`: over TLS (`tls/`), or plain TCP (`tcp/`, `--insecure`).
+pub fn endpoint(tls: bool, ip: impl std::fmt::Display, port: u16) -> String {
+    let protocol = if tls { "tls" } else { "tcp" };
+    format!("{protocol}/{ip}:{port}")
+}
+
+/// The Zenoh configuration of a process. The vehicle network is static, so discovery is off:
+/// every process is told where its peers are.
+pub fn config(role: &Role, security: &Security) -> Result<Config, BusError> {
+    let mut config = Config::default();
     config.insert_json5("scouting/multicast/enabled", "false")?;
     config.insert_json5("scouting/gossip/enabled", "false")?;
     match role {
-        Role::Router { listen } => {
+        Role::Router { listen, acl } => {
             config.insert_json5("mode", r#""router""#)?;
             config.insert_json5("listen/endpoints", &json_list(listen))?;
+            // Subjects are certificate names: without TLS there is nothing to match.
+            if let Security::Tls(_) = security {
+                config.insert_json5("access_control", &acl.to_string())?;
+            }
         }
         Role::Client { connect } => {
             config.insert_json5("mode", r#""client""#)?;
@@ -70,7 +95,28 @@ pub async fn open(role: &Role) -> Result<Session, BusError> {
             config.insert_json5("connect/timeout_ms", "-1")?;
         }
     }
-    zenoh::open(config).await
+    if let Security::Tls(files) = security {
+        let tls = [
+            ("root_ca_certificate", &files.ca),
+            ("listen_certificate", &files.certificate),
+            ("listen_private_key", &files.key),
+            ("connect_certificate", &files.certificate),
+            ("connect_private_key", &files.key),
+        ];
+        for (key, file) in tls {
+            let path =
+                serde_json::to_string(&file.display().to_string()).expect("a string serializes");
+            config.insert_json5(&format!("transport/link/tls/{key}"), &path)?;
+        }
+        config.insert_json5("transport/link/tls/enable_mtls", "true")?;
+        config.insert_json5("transport/link/tls/verify_name_on_connect", "true")?;
+    }
+    Ok(config)
+}
+
+/// Opens a session.
+pub async fn open(role: &Role, security: &Security) -> Result<Session, BusError> {
+    zenoh::open(config(role, security)?).await
 }
 
 /// An actor's publishers, one per key, all with one QoS. A declared publisher has its routes

@@ -2,6 +2,7 @@
 //! (verify, deduplicate), the correlator (rules and vehicle state), the responder (block orders
 //! and their acks), the escalator (incidents to the V-SOC) and the rule watcher (reloads).
 
+pub mod access;
 pub mod correlator;
 pub mod escalator;
 pub mod ingest;
@@ -15,13 +16,15 @@ use std::sync::Arc;
 use vsiem_rules::RuleSet;
 use vsiem_topology::{AddressMode, Topology};
 
+use crate::bus;
+
 pub use supervisor::Gateway;
 
 /// The gateway's own name where it reports as a sensor (events it raises itself).
 pub const ECU: &str = "gateway";
 
 /// The sensors under which the gateway reports events it raises itself.
-pub const SENSORS: [&str; 2] = [ingest::SENSOR, rule_watch::SENSOR];
+pub const SENSORS: [&str; 3] = [ingest::SENSOR, rule_watch::SENSOR, access::SENSOR];
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -31,6 +34,11 @@ pub struct GatewayConfig {
     pub listen: Vec<String>,
     /// The V-SOC's endpoints, reached through the TCU's uplink.
     pub vsoc: Vec<String>,
+    /// The gateway's identity, on the backbone (whose router enforces `bus::acl::backbone`)
+    /// and on the uplink.
+    pub security: bus::Security,
+    /// What the router's access control refused (the process's tracing layer counts it).
+    pub denials: access::Denials,
     /// The rule set the correlator starts with.
     pub rules: Arc<RuleSet>,
     /// Where `rules` was read from, watched for changes; `None` for the embedded set.

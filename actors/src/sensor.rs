@@ -28,6 +28,8 @@ pub struct SensorConfig {
     pub simulate: bool,
     /// The gateway's Zenoh endpoints.
     pub gateway: Vec<String>,
+    /// The ECU's identity on the backbone.
+    pub security: crate::bus::Security,
     /// The backbone's TCP port (kept open on an isolated ECU so that it still reports).
     pub backbone_port: u16,
     /// Enforce drop-flow and isolate orders with nftables (needs CAP_NET_ADMIN).

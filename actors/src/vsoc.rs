@@ -64,12 +64,19 @@ impl StoredIncident {
     }
 }
 
-/// Runs the V-SOC until the process is stopped.
-pub async fn run(listen: Vec<String>, store: PathBuf) -> Result<(), bus::BusError> {
-    let session = bus::open(&bus::Role::Router {
+/// Runs the V-SOC until the process is stopped: a router on `listen` enforcing `acl`
+/// (`bus::acl::vsoc`).
+pub async fn run(
+    listen: Vec<String>,
+    acl: serde_json::Value,
+    security: &bus::Security,
+    store: PathBuf,
+) -> Result<(), bus::BusError> {
+    let role = bus::Role::Router {
         listen: listen.clone(),
-    })
-    .await?;
+        acl,
+    };
+    let session = bus::open(&role, security).await?;
     let file = OpenOptions::new().create(true).append(true).open(&store)?;
     let file = Arc::new(Mutex::new(file));
     info!(?listen, store = %store.display(), "V-SOC receiving.");

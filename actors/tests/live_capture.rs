@@ -35,9 +35,16 @@ async fn the_ivi_unlock_is_seen_on_the_wire() {
     let topology = Arc::new(Topology::reference());
     let vin = topology.vin().to_owned();
     let session = Arc::new(
-        bus::open(&bus::Role::Router { listen: vec![] })
-            .await
-            .expect("zenoh session"),
+        bus::open(
+            &bus::Role::Router {
+                listen: vec![],
+                acl: serde_json::Value::Null,
+            },
+            // In-process, no link to secure.
+            &bus::Security::Insecure,
+        )
+        .await
+        .expect("zenoh session"),
     );
     let (tx, mut events) = mpsc::unbounded_channel();
     let _events = session
@@ -69,6 +76,7 @@ async fn the_ivi_unlock_is_seen_on_the_wire() {
         fs_root: PathBuf::from("/"),
         simulate: false,
         gateway: vec![],
+        security: bus::Security::Insecure,
         backbone_port: 7447,
         nftables: false,
         capture: Some("lo".into()),

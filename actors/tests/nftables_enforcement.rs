@@ -103,9 +103,16 @@ async fn orders_stop_packets_until_their_ttl_expires_or_they_are_revoked() {
     let vin = topology.vin().to_owned();
     // One isolated session: the enforcer's subscriber gets this test's puts locally.
     let session = Arc::new(
-        bus::open(&bus::Role::Router { listen: vec![] })
-            .await
-            .expect("zenoh session"),
+        bus::open(
+            &bus::Role::Router {
+                listen: vec![],
+                acl: serde_json::Value::Null,
+            },
+            // In-process, no link to secure.
+            &bus::Security::Insecure,
+        )
+        .await
+        .expect("zenoh session"),
     );
     let (tx, mut acks) = mpsc::unbounded_channel();
     let _acks = session

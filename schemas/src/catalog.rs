@@ -129,6 +129,8 @@ catalog! {
         "A changed rule set was invalid and rejected; the previous set stays in force.";
     GATEWAY_RULES_RELOADED = 0x8071, "gateway.rules_reloaded", Info, Health,
         "The gateway's rule set was replaced by a changed, valid one (an audit record).";
+    GATEWAY_ACCESS_DENIED = 0x8080, "gateway.access_denied", High, Health,
+        "The backbone's access control refused what an ECU sent (publishing as another ECU, a block order); the count says how often.";
 }
 
 pub fn by_id(id: u16) -> Option<&'static EventType> {

@@ -1,14 +1,16 @@
-//! The tests' own view of the backbone: a Zenoh client of the gateway on the demo's loopback
-//! addresses, the gateway's metrics endpoint, and the test double publisher `vsiem sim flood`.
+//! The tests' own view of the backbone: the run's PKI, a Zenoh client of the gateway on the
+//! demo's loopback addresses, the gateway's metrics endpoint, and the test double publisher
+//! `vsiem sim flood`.
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vsiem_actors::bus::keys;
+use vsiem_actors::bus::{self, keys};
 use vsiem_schemas::{catalog, read};
-use vsiem_topology::{AddressMode, Topology};
+use vsiem_topology::{pki, AddressMode, Topology};
 use zenoh::pubsub::Subscriber;
 use zenoh::{Session, Wait as _};
 
@@ -16,31 +18,44 @@ pub fn vin() -> String {
     Topology::reference().vin().to_owned()
 }
 
-/// A client session of the gateway's router (every one of its loopback endpoints).
+/// The reference vehicle's PKI, issued once per test binary (the scenarios run one at a time).
+pub fn pki_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| issue_pki(&Topology::reference(), "pki"))
+}
+
+/// Issues `topology`'s PKI into the test scratch directory `name`, replacing what was there.
+pub fn issue_pki(topology: &Topology, name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    pki::init(topology, &dir, true).expect("a PKI is issued");
+    dir
+}
+
+/// A client session of the gateway's router as the monitor (it reads, and writes nothing).
 pub fn session() -> Session {
+    session_as(pki::MONITOR)
+}
+
+/// A client session of the gateway's router with `identity`'s certificate.
+pub fn session_as(identity: &str) -> Session {
+    let security = bus::Security::Tls(pki::files(pki_dir(), identity));
+    zenoh::open(config(&security))
+        .wait()
+        .expect("a session with the gateway")
+}
+
+/// The configuration of a client of the gateway's router (every one of its loopback endpoints)
+/// that waits for it.
+pub fn config(security: &bus::Security) -> zenoh::Config {
     let t = Topology::reference();
-    let endpoints: Vec<String> = t
+    let connect = t
         .gateway()
         .interfaces
         .iter()
         .filter_map(|i| t.host_address(&i.zone, i.host, AddressMode::Loopback))
-        .map(|ip| format!("tcp/{ip}:7447"))
+        .map(|ip| bus::endpoint(matches!(security, bus::Security::Tls(_)), ip, 7447))
         .collect();
-    let mut config = zenoh::Config::default();
-    for (key, value) in [
-        ("mode", r#""client""#.to_owned()),
-        (
-            "connect/endpoints",
-            serde_json::to_string(&endpoints).unwrap(),
-        ),
-        ("connect/timeout_ms", "-1".to_owned()),
-        ("scouting/multicast/enabled", "false".to_owned()),
-    ] {
-        config.insert_json5(key, &value).unwrap();
-    }
-    zenoh::open(config)
-        .wait()
-        .expect("a session with the gateway")
+    bus::config(&bus::Role::Client { connect }, security).expect("a valid configuration")
 }
 
 /// The gateway's metrics, or `None` if it did not answer within a few seconds.
@@ -106,7 +121,7 @@ pub struct Report {
     pub dropped: u64,
 }
 
-/// Every report of the gateway's ingest since `reports` was called.
+/// Every report the gateway raised about sensors and its backbone since `reports` was called.
 pub struct Reports {
     seen: Arc<Mutex<Vec<Report>>>,
     _subscriber: Subscriber<()>,
@@ -116,7 +131,7 @@ pub fn reports(session: &Session) -> Reports {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
     let subscriber = session
-        .declare_subscriber(keys::event(&vin(), "gateway", "ingest"))
+        .declare_subscriber(keys::event(&vin(), "gateway", "*"))
         .callback(move |sample| {
             let bytes = sample.payload().to_bytes();
             let event = read::event(&bytes).expect("the gateway's events verify");

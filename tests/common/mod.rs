@@ -13,9 +13,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// `vsiem`, with the reference vehicle's PKI of this test run (`VSIEM_PKI`).
 pub fn vsiem() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vsiem"));
-    command.env("RUST_LOG", "warn");
+    command
+        .env("RUST_LOG", "warn")
+        .env("VSIEM_PKI", bus::pki_dir());
     command
 }
 

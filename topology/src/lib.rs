@@ -11,6 +11,7 @@ mod error;
 mod intel;
 mod matrix;
 mod model;
+pub mod pki;
 mod raw;
 mod validate;
 

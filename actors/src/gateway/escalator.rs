@@ -28,6 +28,8 @@ pub struct EscalatorArgs {
     pub vin: String,
     /// The V-SOC's endpoints.
     pub vsoc: Vec<String>,
+    /// The gateway's identity on the uplink.
+    pub security: bus::Security,
 }
 
 /// One incident waiting for the V-SOC: its latest version and whether a delivery is under way.
@@ -76,8 +78,9 @@ impl Actor for Escalator {
         let role = bus::Role::Client {
             connect: args.vsoc.clone(),
         };
+        let security = args.security.clone();
         tokio::spawn(async move {
-            match bus::open(&role).await {
+            match bus::open(&role, &security).await {
                 Ok(session) => {
                     let _ = myself.cast(EscalatorMsg::Connected(Arc::new(session)));
                 }

@@ -14,6 +14,7 @@ use tracing::{error, info};
 use zenoh::liveliness::LivelinessToken;
 use zenoh::Session;
 
+use super::access::{AccessWatch, AccessWatchArgs};
 use super::correlator::{Correlator, CorrelatorArgs};
 use super::escalator::{Escalator, EscalatorArgs};
 use super::ingest::{self, Ingest, IngestArgs};
@@ -46,9 +47,13 @@ impl Actor for Gateway {
         config: GatewayConfig,
     ) -> Result<Self::State, ActorError> {
         let session = Arc::new(
-            bus::open(&bus::Role::Router {
-                listen: config.listen.clone(),
-            })
+            bus::open(
+                &bus::Role::Router {
+                    listen: config.listen.clone(),
+                    acl: bus::acl::backbone(&config.topology),
+                },
+                &config.security,
+            )
             .await?,
         );
         info!(listen = ?config.listen, "Backbone router up.");
@@ -76,6 +81,7 @@ impl Actor for Gateway {
                 session: Arc::clone(&session),
                 vin: vin.clone(),
                 vsoc: config.vsoc.clone(),
+                security: config.security.clone(),
             },
             cell.clone(),
         )
@@ -125,6 +131,18 @@ impl Actor for Gateway {
             )
             .await?;
         }
+        Actor::spawn_linked(
+            None,
+            AccessWatch,
+            AccessWatchArgs {
+                session: Arc::clone(&session),
+                vin: vin.clone(),
+                denials: config.denials.clone(),
+                uplink: uplink.clone(),
+            },
+            cell.clone(),
+        )
+        .await?;
         Actor::spawn_linked(
             None,
             Ingest,

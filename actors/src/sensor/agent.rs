@@ -81,9 +81,12 @@ impl Actor for SensorAgent {
             .clone();
         info!(ecu = %ecu.name, gateway = ?config.gateway, "Connecting to the gateway.");
         let session = Arc::new(
-            bus::open(&bus::Role::Client {
-                connect: config.gateway.clone(),
-            })
+            bus::open(
+                &bus::Role::Client {
+                    connect: config.gateway.clone(),
+                },
+                &config.security,
+            )
             .await?,
         );
         let vin = config.topology.vin().to_owned();
