@@ -115,13 +115,15 @@ impl Vehicle {
     }
 }
 
-/// `vsiem ARGS` in `ns`, for the vehicle of `topology` in container addressing.
+/// `vsiem ARGS` in `ns`, for the vehicle of `topology` in container addressing, with the run's
+/// PKI (the ECUs and VIN of `topology` are the reference vehicle's).
 fn vsiem_in(ns: &Netns, topology: &str, args: &[&str]) -> Command {
     let mut command = ns.command(env!("CARGO_BIN_EXE_vsiem"));
     command
         .args(args)
         .args(["--addressing", "container", "--topology", topology])
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", "warn")
+        .env("VSIEM_PKI", common::bus::pki_dir());
     command
 }
 

@@ -4,9 +4,9 @@
 //! Ingress is what a client may send the router, egress what the router may send it. On the
 //! backbone (the gateway's router) each ECU may publish only on its own event, signal, heartbeat
 //! and ack keys, declare only its own liveliness token and subscribe only to its own orders;
-//! the monitor may read the whole vehicle and query the metrics, and write nothing. Block orders
-//! and incidents are published by the gateway's own session, inside the router: no subject may
-//! send them. On the V-SOC's router the vehicle's gateway may query its own incident key and
+//! the monitor may read the whole vehicle and query the metrics, and write nothing. The gateway
+//! ECU's sensor agent is a client like any ECU's. Block orders and incidents are published by the
+//! gateway's own session, inside the router: no subject may send them. On the V-SOC's router the vehicle's gateway may query its own incident key and
 //! receive the V-SOC's acks there, nothing else.
 
 use serde_json::{json, Value};
@@ -83,9 +83,10 @@ impl Acl {
 /// The gateway router's access control.
 pub fn backbone(topology: &Topology) -> Value {
     let vin = topology.vin();
-    let gateway = &topology.gateway().name;
     let mut acl = Acl::default();
-    for ecu in topology.ecus.iter().filter(|e| &e.name != gateway) {
+    // The gateway's own sensor agent (`vsiem sensor --ecu gateway`, its network sensor) is a
+    // client like any ECU's; the gateway's router session is not a client at all.
+    for ecu in &topology.ecus {
         let ecu = ecu.name.as_str();
         let published = vec![
             keys::event(vin, ecu, "*"),
@@ -203,8 +204,13 @@ mod tests {
         assert!(subjects
             .iter()
             .any(|s| s["cert_common_names"][0] == "body-dc.5VS1M00REF0000001"));
-        // The gateway itself is inside the router: it is no subject of its ACL.
-        assert!(!subjects.iter().any(|s| s["id"] == "gateway"));
+        // The gateway's sensor agent publishes as the gateway ECU, and orders no more than any.
+        let gateway = granted(&acl, "gateway");
+        assert!(gateway.contains(&(
+            "ingress".into(),
+            "put".into(),
+            keys::event(vin, "gateway", "*")
+        )));
         for subject in subjects {
             let id = subject["id"].as_str().unwrap();
             for (flow, message, key) in granted(&acl, id) {
