@@ -1,5 +1,5 @@
 //! Scenario: buffers that fail the FlatBuffers verifier or the topology's `[limits]` reach the
-//! real gateway on a sensor's event key and on a signal key. Each is dropped, never read, and
+//! real gateway on a sensor's event key, a signal key and an ack key. Each is dropped, never read, and
 //! reported as `limit.flatbuffer_rejected` naming where it came from; the sensor's genuine
 //! events are still accepted afterwards.
 
@@ -76,8 +76,14 @@ fn buffers_beyond_the_verifier_bounds_are_dropped_and_reported() {
         .wait()
         .unwrap();
 
-    reports.wait(Duration::from_secs(10), "both rejections", |r| {
-        r.dropped(REJECTED, SENSOR) == 2 && r.dropped(REJECTED, &signal_key) == 1
+    // A block ack that is not one, from the IVI.
+    let ack_key = keys::ack(&vin, "ivi");
+    ivi.put(&ack_key, vec![0x10, 0, 0, 0]).wait().unwrap();
+
+    reports.wait(Duration::from_secs(10), "every rejection", |r| {
+        r.dropped(REJECTED, SENSOR) == 2
+            && r.dropped(REJECTED, &signal_key) == 1
+            && r.dropped(REJECTED, &ack_key) == 1
     });
     let report = &reports.about(REJECTED, SENSOR)[0];
     assert!(
@@ -89,7 +95,11 @@ fn buffers_beyond_the_verifier_bounds_are_dropped_and_reported() {
     let m = wait_metrics(&session, Duration::from_secs(10), "the counts", |m| {
         count(m, "rejected") == 2
     });
-    assert_eq!(m["rejected_signals"], 1, "{m}");
+    assert_eq!(
+        (&m["rejected_signals"], &m["rejected_acks"]),
+        (&1.into(), &1.into()),
+        "{m}"
+    );
     assert_eq!(count(&m, "accepted"), 0);
 
     // The sensor's genuine event, within the bounds, is taken.

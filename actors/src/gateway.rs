@@ -8,6 +8,7 @@ pub mod escalator;
 pub mod ingest;
 pub mod responder;
 pub mod rule_watch;
+pub mod strays;
 pub mod supervisor;
 
 use std::path::PathBuf;

@@ -17,8 +17,8 @@ pub mod rate;
 pub mod sequence;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use flatbuffers::{InvalidFlatbuffer, VerifierOptions};
@@ -34,6 +34,7 @@ use zenoh::sample::SampleKind;
 use zenoh::Session;
 
 use super::correlator::CorrelatorMsg;
+use super::strays::Strays;
 use crate::bus::keys;
 use crate::front::Front;
 use crate::sensor::agent::AGENT;
@@ -85,6 +86,8 @@ pub struct IngestArgs {
     /// The correlator's backlog: ingest sends through it, the correlator counts each event taken.
     pub handoff: Arc<Front>,
     pub uplink: UplinkHandle,
+    /// Block acks the responder's verifier refused, for ingest's reports.
+    pub rejected_acks: Arc<Strays>,
 }
 
 /// One event as it arrived, before anything is checked.
@@ -124,38 +127,6 @@ impl Inbox {
     /// Makes sure a `Serve` is on its way; false if the actor is gone.
     fn wake(&self, actor: &ActorRef<IngestMsg>) -> bool {
         self.scheduled.swap(true, Ordering::AcqRel) || actor.cast(IngestMsg::Serve).is_ok()
-    }
-}
-
-/// Arrivals a Zenoh callback dropped before any lane: counted, with the latest one's key kept
-/// for the report (one string, so the memory is bounded), and reported once per period.
-#[derive(Default)]
-struct Strays {
-    count: AtomicU64,
-    last_key: Mutex<String>,
-    /// The count as last reported (only the actor reads and writes it).
-    reported: AtomicU64,
-}
-
-impl Strays {
-    fn note(&self, key: &str) {
-        self.count.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut last) = self.last_key.try_lock() {
-            last.clear();
-            last.push_str(key);
-        }
-    }
-
-    fn total(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
-    }
-
-    /// The strays since the last call and the latest key, if there were any.
-    fn since_reported(&self) -> Option<(u64, String)> {
-        let total = self.total();
-        let new = total - self.reported.swap(total, Ordering::Relaxed);
-        let key = self.last_key.lock().map(|k| k.clone()).unwrap_or_default();
-        (new > 0).then_some((new, key))
     }
 }
 
@@ -228,6 +199,7 @@ pub struct IngestState {
     inbox: Arc<Inbox>,
     round_robin: RoundRobin<Arrival>,
     rate_per_second: u64,
+    rejected_acks: Arc<Strays>,
     queries: Arc<Front>,
     _events: Subscriber<()>,
     _signals: Subscriber<()>,
@@ -347,6 +319,7 @@ impl Actor for Ingest {
             inbox,
             round_robin: RoundRobin::new(QUANTUM),
             rate_per_second: rate,
+            rejected_acks: args.rejected_acks,
             queries,
             _events: events,
             _signals: signals,
@@ -447,6 +420,11 @@ impl IngestState {
                 &catalog::LIMIT_FLATBUFFER_REJECTED,
                 "vehicle signals refused by the FlatBuffers verifier",
             ),
+            (
+                &*self.rejected_acks,
+                &catalog::LIMIT_FLATBUFFER_REJECTED,
+                "block acks refused by the FlatBuffers verifier",
+            ),
         ];
         for (strays, kind, reason) in strays {
             let Some((dropped, key)) = strays.since_reported() else {
@@ -454,7 +432,11 @@ impl IngestState {
             };
             warn!(%key, dropped, reason, "Dropped on arrival.");
             let origin = match keys::parse(&key) {
-                Some(keys::Kind::Event { ecu, .. } | keys::Kind::Signal { ecu }) => ecu.to_owned(),
+                Some(
+                    keys::Kind::Event { ecu, .. }
+                    | keys::Kind::Signal { ecu }
+                    | keys::Kind::Ack { ecu },
+                ) => ecu.to_owned(),
                 _ => String::new(),
             };
             let report = SensorHealthDraft {
@@ -473,6 +455,7 @@ impl IngestState {
         Metrics {
             unknown_source: self.inbox.unknown.total(),
             rejected_signals: self.inbox.rejected_signals.total(),
+            rejected_acks: self.rejected_acks.total(),
             queue_capacity_per_sensor: self.inbox.queue.capacity(),
             correlator_backlog: self.desk.handoff.pending(),
             correlator_backlog_capacity: self.desk.handoff.capacity(),

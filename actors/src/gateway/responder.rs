@@ -19,6 +19,7 @@ use zenoh::pubsub::Subscriber;
 use zenoh::Session;
 
 use super::correlator::{CorrelatorMsg, Process};
+use super::strays::Strays;
 use crate::bus::{self, keys, Publishers};
 use crate::ActorError;
 
@@ -42,6 +43,8 @@ pub struct ResponderArgs {
     pub topology: Arc<Topology>,
     pub addressing: AddressMode,
     pub correlator: ActorRef<CorrelatorMsg>,
+    /// Where acks the verifier refuses are counted (ingest reports them).
+    pub rejected_acks: Arc<Strays>,
 }
 
 struct Pending {
@@ -77,7 +80,11 @@ struct Decisions {
 
 pub enum ResponderMsg {
     Respond(Response),
-    Ack(Vec<u8>),
+    /// A block ack as it arrived on `key`, not yet verified.
+    Ack {
+        key: String,
+        bytes: Vec<u8>,
+    },
     Retry(u64),
     /// The incident is closed: lift its blocks that are still in force.
     Revoke(u64),
@@ -97,7 +104,10 @@ impl Actor for Responder {
             .session
             .declare_subscriber(keys::all_acks(args.topology.vin()))
             .callback(move |sample| {
-                let _ = myself.cast(ResponderMsg::Ack(sample.payload().to_bytes().into_owned()));
+                let _ = myself.cast(ResponderMsg::Ack {
+                    key: sample.key_expr().to_string(),
+                    bytes: sample.payload().to_bytes().into_owned(),
+                });
             })
             .await?;
         // Every ECU may receive orders: declare all their publishers before an incident needs one.
@@ -129,7 +139,7 @@ impl Actor for Responder {
     ) -> Result<(), ActorError> {
         match msg {
             ResponderMsg::Respond(response) => state.respond(&myself, &response).await?,
-            ResponderMsg::Ack(bytes) => state.ack(&bytes),
+            ResponderMsg::Ack { key, bytes } => state.ack(&key, &bytes),
             ResponderMsg::Retry(order_id) => state.retry(&myself, order_id).await?,
             ResponderMsg::Revoke(incident_id) => state.revoke(&myself, incident_id).await?,
         }
@@ -245,12 +255,13 @@ impl ResponderState {
         self.send(myself, order_id).await
     }
 
-    fn ack(&mut self, bytes: &[u8]) {
+    fn ack(&mut self, key: &str, bytes: &[u8]) {
         let bounds = self.args.topology.limits.flatbuffers.options();
         let ack = match read::verified_within::<BlockAck>(&bounds, bytes) {
             Ok(ack) => ack,
             Err(e) => {
-                warn!(error = %e, "Block ack refused by the FlatBuffers verifier.");
+                warn!(%key, error = %e, "Block ack refused by the FlatBuffers verifier.");
+                self.args.rejected_acks.note(key);
                 return;
             }
         };

@@ -20,6 +20,7 @@ use super::escalator::{Escalator, EscalatorArgs};
 use super::ingest::{self, Ingest, IngestArgs};
 use super::responder::{Responder, ResponderArgs};
 use super::rule_watch::{RuleWatch, RuleWatchArgs};
+use super::strays::Strays;
 use super::GatewayConfig;
 use crate::bus::{self, keys};
 use crate::front::Front;
@@ -103,6 +104,8 @@ impl Actor for Gateway {
             cell.clone(),
         )
         .await?;
+        // Acks the responder refuses are reported with ingest's other drops on arrival.
+        let rejected_acks = Arc::new(Strays::default());
         let (responder, _) = Actor::spawn_linked(
             None,
             Responder,
@@ -111,6 +114,7 @@ impl Actor for Gateway {
                 topology: Arc::clone(&config.topology),
                 addressing: config.addressing,
                 correlator: correlator.clone(),
+                rejected_acks: Arc::clone(&rejected_acks),
             },
             cell.clone(),
         )
@@ -152,6 +156,7 @@ impl Actor for Gateway {
                 correlator,
                 handoff,
                 uplink,
+                rejected_acks,
             },
             cell,
         )

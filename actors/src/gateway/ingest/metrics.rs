@@ -119,6 +119,8 @@ pub struct Metrics {
     pub unknown_source: u64,
     /// Vehicle signals the FlatBuffers verifier refused, dropped at arrival.
     pub rejected_signals: u64,
+    /// Block acks the FlatBuffers verifier refused at the responder.
+    pub rejected_acks: u64,
     pub queue_capacity_per_sensor: usize,
     /// Events handed to the correlator and not yet taken by it, and the bound on them.
     pub correlator_backlog: usize,
