@@ -441,17 +441,12 @@ impl Pipeline {
             .ecu_by_address(p.src)
             .map(|e| e.name.clone())
             .unwrap_or_default();
-        let evidence = p
-            .payload
-            .get(..p.payload.len().min(detect::EVIDENCE_BYTES))
-            .unwrap_or_default()
-            .to_vec();
         Detection {
             kind,
             ts_ns: p.ts_ns,
             origin,
             context: ContextDraft::NetworkFlow(detect::flow(p)),
-            evidence,
+            evidence: evidence(p.payload),
         }
     }
 }
@@ -464,11 +459,13 @@ fn unattributed(kind: &'static EventType, ts_ns: u64, bytes: &[u8]) -> Detection
         ts_ns,
         origin: String::new(),
         context: ContextDraft::None,
-        evidence: bytes
-            .get(..bytes.len().min(detect::EVIDENCE_BYTES))
-            .unwrap_or_default()
-            .to_vec(),
+        evidence: evidence(bytes),
     }
+}
+
+/// The first bytes of `bytes`, kept as a finding's evidence.
+fn evidence(bytes: &[u8]) -> Vec<u8> {
+    bytes[..bytes.len().min(detect::EVIDENCE_BYTES)].to_vec()
 }
 
 /// The ECU providing a SOME/IP service on the address and port a datagram goes to.
