@@ -104,7 +104,7 @@ pub struct SensorArgs {
     #[arg(long)]
     pub nftables: bool,
     /// Capture on this interface for the ECU's network sensor (needs CAP_NET_RAW).
-    #[arg(long)]
+    #[arg(long, env = "VSIEM_CAPTURE")]
     pub capture: Option<String>,
     /// The simulated drive that a signals sensor reads.
     #[arg(long, value_enum, default_value_t = Drive::Parked)]
