@@ -196,6 +196,7 @@ mod tests {
             [(2, b"2a".to_vec()), (1, b"1b".to_vec()), (3, b"3a".to_vec())]
         );
         assert!(q.is_empty());
+        drop(q);
         assert_eq!(queue(&dir, 16).last_incident_id(), 3, "kept when empty");
     }
 
