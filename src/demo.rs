@@ -164,7 +164,11 @@ async fn scenario(
         if args.scenario == Scenario::Benign {
             sensor.extend(args_of(&["--drive", "city"]));
         }
-        fleet.spawn(ecu, &[sensor, state_args.clone(), common.clone()].concat(), false)?;
+        fleet.spawn(
+            ecu,
+            &[sensor, state_args.clone(), common.clone()].concat(),
+            false,
+        )?;
     }
     let mut media = args_of(&[
         "sim",

@@ -74,7 +74,10 @@ fn every_event_is_recorded_exactly_once_across_a_gateway_kill() {
     let sent = published(sender);
     let total = sent["sent"].as_u64().unwrap();
     assert_eq!(total, RATE * DURATION_MS / 1000, "{sent}");
-    assert_eq!(sent["unacknowledged"], 0, "every event acknowledged: {sent}");
+    assert_eq!(
+        sent["unacknowledged"], 0,
+        "every event acknowledged: {sent}"
+    );
     let m = wait_metrics(&session, Duration::from_secs(10), "every event", |m| {
         count(m, "last_seq") == total
     });

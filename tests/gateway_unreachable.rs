@@ -58,7 +58,9 @@ fn events_of_a_long_outage_are_delivered_after_it_and_none_is_stale() {
     });
 
     signal(gateway.0.id(), libc::SIGSTOP);
-    let written: BTreeSet<String> = (0..FILES).map(|i| format!("/opt/ivi/apps/during-{i}")).collect();
+    let written: BTreeSet<String> = (0..FILES)
+        .map(|i| format!("/opt/ivi/apps/during-{i}"))
+        .collect();
     for path in &written {
         std::fs::write(tree.path().join(path.trim_start_matches('/')), "1").unwrap();
     }
@@ -66,10 +68,15 @@ fn events_of_a_long_outage_are_delivered_after_it_and_none_is_stale() {
     signal(gateway.0.id(), libc::SIGCONT);
     let resumed = Instant::now();
 
-    let m = wait_metrics(&session, Duration::from_secs(60), "the outage's events", |m| {
-        count(m, "recorded") >= count(&before, "recorded") + FILES as u64
-            && count(m, "recorded") == count(m, "last_seq")
-    });
+    let m = wait_metrics(
+        &session,
+        Duration::from_secs(60),
+        "the outage's events",
+        |m| {
+            count(m, "recorded") >= count(&before, "recorded") + FILES as u64
+                && count(m, "recorded") == count(m, "last_seq")
+        },
+    );
     let delivered_in = resumed.elapsed();
     assert_eq!(
         (count(&m, "stale"), count(&m, "gaps"), count(&m, "lost")),

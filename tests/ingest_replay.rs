@@ -102,7 +102,10 @@ fn a_replayed_event_is_reported_and_a_restarted_agent_is_not() {
     std::fs::write(tree.path().join("opt/ivi/apps/again"), "1").unwrap();
     let (_, boot, next_seq) = next_event(&events);
     assert_eq!(boot, first_boot, "the epoch survives");
-    assert!(next_seq > seq, "the sequence survives: {next_seq} after {seq}");
+    assert!(
+        next_seq > seq,
+        "the sequence survives: {next_seq} after {seq}"
+    );
     wait_metrics(&session, Duration::from_secs(10), "it accepted", |m| {
         count(m, "accepted") >= 2
     });
@@ -114,7 +117,11 @@ fn a_replayed_event_is_reported_and_a_restarted_agent_is_not() {
     drain(&events);
     let accepted_before = count(&metrics_now(&session), "accepted");
     let lost = tempfile::tempdir().unwrap();
-    let lost_args = [&ivi_args[..], &["--state-dir", lost.path().to_str().unwrap()]].concat();
+    let lost_args = [
+        &ivi_args[..],
+        &["--state-dir", lost.path().to_str().unwrap()],
+    ]
+    .concat();
     let _ivi = start(&lost_args, &[]);
     ivi_is(&rx, true);
     std::fs::write(tree.path().join("opt/ivi/apps/second"), "2").unwrap();

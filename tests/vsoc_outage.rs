@@ -76,7 +76,11 @@ fn escalations_wait_across_a_gateway_restart_and_arrive_in_order_once() {
     let raised = versions_until_quiet(&rx);
     let mut ids: Vec<u64> = raised.iter().map(|v| v.0).collect();
     ids.dedup();
-    assert_eq!(ids.len(), ORIGINS.len(), "one incident per origin: {raised:?}");
+    assert_eq!(
+        ids.len(),
+        ORIGINS.len(),
+        "one incident per origin: {raised:?}"
+    );
 
     gateway.0.kill().unwrap();
     gateway.0.wait().unwrap();

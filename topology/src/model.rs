@@ -318,7 +318,8 @@ pub struct Limits {
     pub events_per_sensor_per_second: u64,
     /// Events of one (ECU, sensor) that may wait for the gateway's ingest.
     pub ingest_queue_per_sensor: usize,
-    /// An event older than this when it reaches the gateway is refused as stale.
+    /// An event older than this when it reaches the gateway is refused as stale, unless the
+    /// gateway's record of its sensor proves it new by its sequence number.
     pub event_max_age_ms: u64,
     /// An event (or boot epoch) ahead of the gateway's clock by more than this is refused.
     pub clock_skew_ms: u64,

@@ -97,7 +97,10 @@ impl Actor for Escalator {
             }
         });
         if !args.queue.is_empty() {
-            info!(waiting = args.queue.len(), "Escalations of an earlier run waiting for the V-SOC.");
+            info!(
+                waiting = args.queue.len(),
+                "Escalations of an earlier run waiting for the V-SOC."
+            );
         }
         let keys = [keys::incident(&args.vin), keys::escalation(&args.vin)];
         let publishers = Publishers::declare(Arc::clone(&args.session), bus::DATA, keys).await?;

@@ -229,9 +229,7 @@ impl Actor for Uplink {
                 boot_ns,
                 seq,
             } => {
-                let freed = state
-                    .outbox
-                    .acked(&sensor, boot_ns, seq, Instant::now())?;
+                let freed = state.outbox.acked(&sensor, boot_ns, seq, Instant::now())?;
                 debug!(sensor, seq, freed, "Gateway receipt.");
                 state.send_due().await?;
             }

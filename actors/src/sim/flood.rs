@@ -133,7 +133,8 @@ async fn run_durable(
     let db = store::open(dir, &format!("flood-{}-{}", flood.ecu, flood.sensor))?;
     let mut outbox = Outbox::open(db, OUTBOX_CAPACITY)?;
     let key = keys::event(&flood.vin, &flood.ecu, &flood.sensor);
-    let mut publishers = Publishers::declare(Arc::clone(&session), bus::DATA, [key.clone()]).await?;
+    let mut publishers =
+        Publishers::declare(Arc::clone(&session), bus::DATA, [key.clone()]).await?;
     // Receipts are cumulative: only the latest matters.
     let (tx, mut rx) = tokio::sync::watch::channel((0u64, 0u64));
     let sensor = flood.sensor.clone();

@@ -193,7 +193,11 @@ mod tests {
         q.push(3, b"3a").unwrap();
         assert_eq!(
             drain(&mut q),
-            [(2, b"2a".to_vec()), (1, b"1b".to_vec()), (3, b"3a".to_vec())]
+            [
+                (2, b"2a".to_vec()),
+                (1, b"1b".to_vec()),
+                (3, b"3a".to_vec())
+            ]
         );
         assert!(q.is_empty());
         drop(q);
@@ -215,7 +219,11 @@ mod tests {
         assert_eq!((q.unreported_drops(), q.len()), (1, 3));
         assert_eq!(
             drain(&mut q),
-            [(1, b"1b".to_vec()), (3, b"3a".to_vec()), (4, b"4a".to_vec())]
+            [
+                (1, b"1b".to_vec()),
+                (3, b"3a".to_vec()),
+                (4, b"4a".to_vec())
+            ]
         );
     }
 }

@@ -335,7 +335,11 @@ mod tests {
         assert_eq!((o.len(), o.unreported_drops(), o.dropped()), (4, 3, 3));
         assert_eq!(o.unreported_drops(), 0, "reported once");
         let out = o.due(Instant::now()).unwrap();
-        assert_eq!(sent(&out), ["a:2", "b:2", "a:3", "a:4"], "in order of arrival");
+        assert_eq!(
+            sent(&out),
+            ["a:2", "b:2", "a:3", "a:4"],
+            "in order of arrival"
+        );
     }
 
     #[test]
