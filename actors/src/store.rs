@@ -26,13 +26,14 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    // Boxed: redb's errors are large, and every store call returns this.
     #[error("state store {path}: {source}")]
     Open {
         path: PathBuf,
-        source: redb::DatabaseError,
+        source: Box<redb::DatabaseError>,
     },
     #[error("state store: {0}")]
-    Db(#[from] redb::Error),
+    Db(Box<redb::Error>),
 }
 
 /// The redb errors of each step, all reported as [`StoreError::Db`].
@@ -40,12 +41,13 @@ macro_rules! from_redb {
     ($($error:ty),*) => {$(
         impl From<$error> for StoreError {
             fn from(e: $error) -> Self {
-                Self::Db(e.into())
+                Self::Db(Box::new(e.into()))
             }
         }
     )*};
 }
 from_redb!(
+    redb::Error,
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
@@ -61,7 +63,10 @@ pub fn open(dir: &Path, name: &str) -> Result<Arc<Database>, StoreError> {
     })?;
     restrict(dir)?;
     let path = dir.join(format!("{name}.redb"));
-    let db = Database::create(&path).map_err(|source| StoreError::Open { path, source })?;
+    let db = Database::create(&path).map_err(|source| StoreError::Open {
+        path,
+        source: Box::new(source),
+    })?;
     Ok(Arc::new(db))
 }
 
