@@ -170,6 +170,10 @@ struct Sensor {
     /// Buffers refused by the verifier as last reported, and why the latest one was.
     rejected_reported: u64,
     last_rejection: String,
+    /// Duplicates as last reported, and the latest one: resends after a lost receipt or a
+    /// gateway restart come by the window, so they are reported once a second, not each.
+    duplicates_reported: u64,
+    last_duplicate: String,
 }
 
 /// The sensors that may send events: each sensor of each ECU, each agent's own reports, and
@@ -199,6 +203,8 @@ fn sensors_of(topology: &Topology) -> Vec<Sensor> {
             reported: LaneStats::default(),
             rejected_reported: 0,
             last_rejection: String::new(),
+            duplicates_reported: 0,
+            last_duplicate: String::new(),
         })
         .collect()
 }
@@ -434,6 +440,14 @@ impl IngestState {
                         sensor.last_rejection
                     ),
                 ),
+                (
+                    &catalog::SENSOR_SEQUENCE_REPLAY,
+                    sensor.decisions.duplicates - sensor.duplicates_reported,
+                    match sensor.decisions.duplicates - sensor.duplicates_reported {
+                        0 | 1 => sensor.last_duplicate.clone(),
+                        n => format!("{}, and {} more seen before", sensor.last_duplicate, n - 1),
+                    },
+                ),
             ];
             for (kind, dropped, reason) in drops {
                 if dropped > 0 {
@@ -451,6 +465,7 @@ impl IngestState {
             }
             sensor.reported = now;
             sensor.rejected_reported = sensor.decisions.rejected;
+            sensor.duplicates_reported = sensor.decisions.duplicates;
         }
         let strays = [
             (
@@ -656,9 +671,9 @@ impl Desk {
                 // Sent again because its receipt was lost (or the gateway restarted before
                 // sending it): acknowledge again, so that the agent lets go of it.
                 sensor.receipt_due = true;
-                warn!(sensor = %sensor.name, seq, last_seq, "Event sequence number seen before.");
-                let reason = format!("sequence number {seq} after {last_seq}");
-                (&catalog::SENSOR_SEQUENCE_REPLAY, reason, 0)
+                debug!(sensor = %sensor.name, seq, last_seq, "Event sequence number seen before.");
+                sensor.last_duplicate = format!("sequence number {seq} after {last_seq}");
+                return;
             }
             Verdict::OldEpoch { current_boot_ns } => {
                 sensor.decisions.replays += 1;
