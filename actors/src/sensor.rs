@@ -45,6 +45,8 @@ pub struct SensorConfig {
     pub nftables: bool,
     /// The interface the network sensor captures on (needs CAP_NET_RAW).
     pub capture: Option<String>,
+    /// Where the agent keeps its durable state (`sensor-<ecu>.redb`: the outbox).
+    pub state_dir: PathBuf,
 }
 
 impl SensorConfig {
