@@ -465,7 +465,9 @@ mod tests {
         let services = file["services"].as_mapping().unwrap();
         // Every ECU, the V-SOC and the attacker.
         assert_eq!(services.len(), Topology::reference().ecus.len() + 2);
-        let cases: [(&str, &[(&str, &str)], &str); 6] = [
+        // (service, its (network, address) links, its routes)
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: [Case; 6] = [
             (
                 "gateway",
                 &[
