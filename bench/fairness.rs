@@ -36,7 +36,8 @@ fn vsiem() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vsiem"));
     command
         .env("RUST_LOG", "error")
-        .env("VSIEM_PKI", bus::pki_dir());
+        .env("VSIEM_PKI", bus::pki_dir())
+        .env("VSIEM_STATE_DIR", bus::state_dir());
     command
 }
 

@@ -88,10 +88,22 @@ pub struct VehicleArgs {
     pub insecure: bool,
 }
 
+/// Where a process keeps what must survive it (a redb file of its own).
+#[derive(Debug, Clone, Args)]
+pub struct StateArgs {
+    /// The directory of the process's durable state: an agent's unacknowledged events and
+    /// sequence counters (`sensor-<ecu>.redb`), the gateway's sequence records and escalation
+    /// queue (`gateway.redb`). Created (mode 0700) if missing.
+    #[arg(long, env = "VSIEM_STATE_DIR", default_value = vsiem_actors::store::DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+}
+
 #[derive(Debug, Args)]
 pub struct SensorArgs {
     #[command(flatten)]
     pub vehicle: VehicleArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// The ECU this agent runs on, as the topology names it.
     #[arg(long)]
     pub ecu: String,
@@ -106,7 +118,7 @@ pub struct SensorArgs {
     #[arg(long)]
     pub nftables: bool,
     /// Capture on this interface for the ECU's network sensor (needs CAP_NET_RAW).
-    #[arg(long)]
+    #[arg(long, env = "VSIEM_CAPTURE")]
     pub capture: Option<String>,
     /// The simulated drive that a signals sensor reads.
     #[arg(long, value_enum, default_value_t = Drive::Parked)]
@@ -126,6 +138,8 @@ pub struct RulesArgs {
 pub struct GatewayArgs {
     #[command(flatten)]
     pub vehicle: VehicleArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
     #[command(flatten)]
     pub rules: RulesArgs,
 }
@@ -272,6 +286,11 @@ pub struct FloodArgs {
     /// The catalog name of the event type to send.
     #[arg(long, default_value = "net.port_scan")]
     pub event: String,
+    /// Send through a real uplink's durable outbox kept in this directory (windowed, resent
+    /// until the gateway acknowledges each event), and wait for every receipt before exiting.
+    /// Without it, publish directly as fast as the rate allows.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -41,6 +41,7 @@ pub async fn run(command: Command, denials: Denials) -> anyhow::Result<ExitCode>
                 backbone_port: vehicle.port,
                 nftables: args.nftables,
                 capture: args.capture,
+                state_dir: args.state.state_dir,
             };
             supervise(
                 SensorAgent,
@@ -63,6 +64,7 @@ pub async fn run(command: Command, denials: Denials) -> anyhow::Result<ExitCode>
                 addressing: vehicle.addressing,
                 rules: Arc::new(rules),
                 rules_dir: args.rules.rules,
+                state_dir: args.state.state_dir,
             };
             supervise(Gateway, config).await
         }
@@ -193,6 +195,7 @@ async fn flood(args: FloodArgs) -> anyhow::Result<ExitCode> {
         rate: args.rate,
         count: args.count,
         duration: Duration::from_millis(args.duration_ms),
+        state_dir: args.state_dir,
     };
     let session = Arc::new(session);
     let published = tokio::select! {

@@ -116,6 +116,13 @@ async fn scenario(
     fleet: &mut Fleet,
 ) -> anyhow::Result<Summary> {
     let common = common_args(args, dir);
+    // Each run is a new car: no events or records of an earlier run in a kept directory.
+    let state = dir.join("state");
+    if state.exists() {
+        std::fs::remove_dir_all(&state)
+            .with_context(|| format!("cannot clear {}", state.display()))?;
+    }
+    let state_args = vec!["--state-dir".into(), state.into_os_string()];
     let ivi_ip = vehicle
         .topology
         .ecu_address("ivi", vehicle.addressing)
@@ -137,7 +144,7 @@ async fn scenario(
     )?;
     fleet.spawn(
         "gateway",
-        &[args_of(&["gateway"]), common.clone()].concat(),
+        &[args_of(&["gateway"]), state_args.clone(), common.clone()].concat(),
         false,
     )?;
     let session = bus::open(
@@ -158,7 +165,11 @@ async fn scenario(
         if args.scenario == Scenario::Benign {
             sensor.extend(args_of(&["--drive", "city"]));
         }
-        fleet.spawn(ecu, &[sensor, common.clone()].concat(), false)?;
+        fleet.spawn(
+            ecu,
+            &[sensor, state_args.clone(), common.clone()].concat(),
+            false,
+        )?;
     }
     let mut media = args_of(&[
         "sim",

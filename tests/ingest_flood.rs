@@ -1,4 +1,4 @@
-//! Scenario: a compromised IVI agent floods the gateway with well-formed events (100,000/s,
+//! Scenario: a compromised IVI agent floods the gateway with well-formed events (10,000/s,
 //! increasing sequence numbers) while the body controller's sensor reports at a steady pace.
 //! The steady sensor loses nothing; the flooder's excess is dropped on its own lane, counted,
 //! and reported as events naming it; every queue stays within its bound.
@@ -6,6 +6,12 @@
 //! The gateway is slowed to about 500 events/s with a fail point (2 ms per event, as if its CPU
 //! were busy with other work), so that the flood overruns both the topology's rate limit
 //! (1000 events/s per sensor) and the flooder's queue (1024 events): both drops are certain.
+//!
+//! The flood stays at a rate the backbone's TLS link carries on a loaded two-core machine: the
+//! test is about ingest's accounting, which needs every event sent to arrive. A flood the link
+//! cannot carry blocks the flooder until Zenoh closes its session (`wait_before_close`, 5 s)
+//! and loses what was queued, which ingest reports as a sequence gap; the fairness bench
+//! (`bench/fairness.rs`) measures the 100,000 events/s flood.
 
 mod common;
 
@@ -45,7 +51,7 @@ fn a_flooding_sensor_loses_only_its_own_events() {
         "--sensor",
         "processes",
         "--rate",
-        "100000",
+        "10000",
         "--duration-ms",
         "4000",
     ]);

@@ -1,7 +1,8 @@
 //! Scenario: an event of the IVI's file sensor is captured off the bus and published again, once
-//! while its agent runs and once after the agent was killed and restarted (the moment when the
-//! gateway used to forget the sensor's sequence). The gateway reports both replays; the agent's
-//! genuine restart (a later boot epoch, its sequence again from 1) is not a replay.
+//! while its agent runs and once after the agent was restarted without its durable store (the
+//! moment when the gateway used to forget the sensor's sequence). The gateway reports both
+//! replays. An agent restarted with its store continues its epoch and sequence; one whose store
+//! was lost starts a later epoch from 1: neither is a replay.
 
 mod common;
 
@@ -92,12 +93,36 @@ fn a_replayed_event_is_reported_and_a_restarted_agent_is_not() {
         "{replay:?}"
     );
 
-    // The agent dies and comes back: a new epoch, counting from 1 again, accepted as such.
+    // The agent dies and comes back with its store: the same epoch, the next number.
+    drop(ivi);
+    ivi_is(&rx, false);
+    drain(&events);
+    let ivi = start(&ivi_args, &[]);
+    ivi_is(&rx, true);
+    std::fs::write(tree.path().join("opt/ivi/apps/again"), "1").unwrap();
+    let (_, boot, next_seq) = next_event(&events);
+    assert_eq!(boot, first_boot, "the epoch survives");
+    assert!(
+        next_seq > seq,
+        "the sequence survives: {next_seq} after {seq}"
+    );
+    wait_metrics(&session, Duration::from_secs(10), "it accepted", |m| {
+        count(m, "accepted") >= 2
+    });
+
+    // It dies again and comes back with its store lost: a new epoch, counting from 1 again,
+    // accepted as such.
     drop(ivi);
     ivi_is(&rx, false);
     drain(&events);
     let accepted_before = count(&metrics_now(&session), "accepted");
-    let _ivi = start(&ivi_args, &[]);
+    let lost = tempfile::tempdir().unwrap();
+    let lost_args = [
+        &ivi_args[..],
+        &["--state-dir", lost.path().to_str().unwrap()],
+    ]
+    .concat();
+    let _ivi = start(&lost_args, &[]);
     ivi_is(&rx, true);
     std::fs::write(tree.path().join("opt/ivi/apps/second"), "2").unwrap();
     let (fresh, second_boot, fresh_seq) = next_event(&events);

@@ -3,7 +3,8 @@
 //! publishes 100,000 well-formed events/s for 5 s, while the body controller's container sends
 //! a steady 20 events/s (the same double, speaking as its someip sensor) and the TCU's real file
 //! sensor reports a tampered file. The other ECUs' events all arrive; the flood is dropped on
-//! the IVI's own lane; no container reaches its memory limit or is killed for memory.
+//! the IVI's own lane, or lost in transport and counted as such (sequence gaps); no container
+//! reaches its memory limit or is killed for memory.
 //!
 //! Needs Docker and docker-compose; fails saying so unless VSIEM_SKIP_DOCKER_TESTS=1.
 
@@ -80,13 +81,12 @@ fn an_ivi_flood_does_not_starve_the_other_ecus_in_containers() {
     let flood_sent = sent(flooder);
     assert_eq!(sent(steady), STEADY_EVENTS);
 
-    let m = tb.wait_metrics(WAIT, "every event arrived and the lanes drained", |m| {
-        count(m, "ivi/processes", "received") == flood_sent
-            && count(m, "body-dc/someip", "received") == STEADY_EVENTS
+    let m = tb.wait_metrics(WAIT, "the events arrived and their lanes drained", |m| {
+        count(m, "body-dc/someip", "received") == STEADY_EVENTS
             && count(m, "tcu/files", "accepted") >= 1
-            && m["sensors"]
-                .as_object()
-                .is_some_and(|s| s.values().all(|s| s["queue_depth"] == 0))
+            && ["body-dc/someip", "tcu/files"]
+                .iter()
+                .all(|s| m["sensors"][s]["queue_depth"] == 0)
     });
     // The other ECUs: everything accepted, nothing dropped.
     for (field, want) in [
@@ -110,12 +110,28 @@ fn an_ivi_flood_does_not_starve_the_other_ecus_in_containers() {
         "the flood was never limited: {:#}",
         m["sensors"]["ivi/processes"]
     );
-    assert_eq!(count(&m, "ivi/processes", "accepted") + dropped, flood_sent);
+    let received = count(&m, "ivi/processes", "received");
+    // What the flooder's session did not deliver is lost to the flooder alone; the gateway
+    // counts as lost only what a later sequence number reveals, so the tail may be unaccounted.
+    let lost = count(&m, "ivi/processes", "lost");
+    assert!(received + lost <= flood_sent, "more arrived than was sent");
+    assert!(received > 0, "no flooded event arrived");
+    // Every flooded event that arrived is accepted, dropped, or still waits on its own lane.
+    let waiting = count(&m, "ivi/processes", "queue_depth");
+    assert_eq!(
+        count(&m, "ivi/processes", "accepted") + dropped + waiting,
+        received
+    );
 
     println!(
-        "flood: ivi sent {flood_sent}, accepted {}, dropped {dropped}; body-dc sent {STEADY_EVENTS}, accepted {}",
+        "flood: ivi sent {flood_sent}, received {received}, lost {lost}, unaccounted {}, accepted {}, \
+         dropped {dropped}, waiting {waiting}; body-dc sent {STEADY_EVENTS}, accepted {}; \
+         correlator backlog {} of {}",
+        flood_sent - received - lost,
         count(&m, "ivi/processes", "accepted"),
         count(&m, "body-dc/someip", "accepted"),
+        m["correlator_backlog"],
+        m["correlator_backlog_capacity"],
     );
     let memory = tb.report("ivi flood", &[], &m);
     for (service, m) in &memory {

@@ -25,7 +25,12 @@ pub use supervisor::Gateway;
 pub const ECU: &str = "gateway";
 
 /// The sensors under which the gateway reports events it raises itself.
-pub const SENSORS: [&str; 3] = [ingest::SENSOR, rule_watch::SENSOR, access::SENSOR];
+pub const SENSORS: [&str; 4] = [
+    ingest::SENSOR,
+    rule_watch::SENSOR,
+    access::SENSOR,
+    escalator::SENSOR,
+];
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -44,4 +49,7 @@ pub struct GatewayConfig {
     pub rules: Arc<RuleSet>,
     /// Where `rules` was read from, watched for changes; `None` for the embedded set.
     pub rules_dir: Option<PathBuf>,
+    /// Where the gateway keeps its durable state (`gateway.redb`: the sequence ledger, the
+    /// escalation queue, its own uplink's outbox).
+    pub state_dir: PathBuf,
 }

@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod monitor;
 pub mod sensor;
 pub mod sim;
+pub mod store;
 pub mod vsoc;
 
 /// The error actors report to their supervisors.

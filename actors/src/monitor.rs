@@ -206,7 +206,10 @@ fn record(sample: &Sample) -> Option<Record> {
             incident: a.incident_id(),
             ts_ns: a.received_ns(),
         }),
-        Kind::Signal { .. } | Kind::Heartbeat { .. } | Kind::Alive { .. } => return None,
+        Kind::Signal { .. }
+        | Kind::Heartbeat { .. }
+        | Kind::Alive { .. }
+        | Kind::Received { .. } => return None,
     };
     Some(record.unwrap_or_else(invalid))
 }

@@ -16,6 +16,15 @@ use vsiem_topology::{AddressMode, Topology};
 
 pub use agent::SensorAgent;
 
+/// Bytes of the offending input an event keeps as its evidence: enough for the headers that
+/// matter (Ethernet to UDP/TCP, a SOME/IP or DoIP header) and a payload prefix.
+pub const EVIDENCE_BYTES: usize = 256;
+
+/// The first [`EVIDENCE_BYTES`] of `bytes`, kept as a finding's evidence.
+pub fn evidence(bytes: &[u8]) -> Vec<u8> {
+    bytes[..bytes.len().min(EVIDENCE_BYTES)].to_vec()
+}
+
 /// What a sensor agent needs to know about where it runs.
 #[derive(Debug, Clone)]
 pub struct SensorConfig {
@@ -36,6 +45,8 @@ pub struct SensorConfig {
     pub nftables: bool,
     /// The interface the network sensor captures on (needs CAP_NET_RAW).
     pub capture: Option<String>,
+    /// Where the agent keeps its durable state (`sensor-<ecu>.redb`: the outbox).
+    pub state_dir: PathBuf,
 }
 
 impl SensorConfig {

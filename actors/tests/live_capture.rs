@@ -60,6 +60,7 @@ async fn the_ivi_unlock_is_seen_on_the_wire() {
         .await
         .unwrap();
     let front = Front::new(uplink::QUEUE_CAPACITY);
+    let state = tempfile::tempdir().unwrap();
     let uplink_args = UplinkArgs {
         session: Arc::clone(&session),
         vin: vin.clone(),
@@ -67,6 +68,8 @@ async fn the_ivi_unlock_is_seen_on_the_wire() {
         sensors: vec![SENSOR],
         front: Arc::clone(&front),
         qualification: topology.qualification.for_ecu("gateway"),
+        store: vsiem_actors::store::open(state.path(), "sensor-gateway").unwrap(),
+        outbox_capacity: topology.limits.uplink_queue_events,
     };
     let (uplink_ref, _) = Actor::spawn(None, Uplink, uplink_args).await.unwrap();
     let config = SensorConfig {
@@ -80,6 +83,7 @@ async fn the_ivi_unlock_is_seen_on_the_wire() {
         backbone_port: 7447,
         nftables: false,
         capture: Some("lo".into()),
+        state_dir: state.path().to_owned(),
     };
     let args = NetArgs {
         config,

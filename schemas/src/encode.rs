@@ -534,6 +534,33 @@ pub fn incident_ack<'b>(
     fbb.finished_data()
 }
 
+/// The gateway's cumulative receipt of one sensor's events (see `EventAck` in the schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventAckDraft<'a> {
+    pub vin: &'a str,
+    pub ecu: &'a str,
+    pub sensor: &'a str,
+    pub boot_ns: u64,
+    pub seq: u64,
+}
+
+pub fn event_ack<'b>(
+    fbb: &'b mut FlatBufferBuilder<'static>,
+    draft: &EventAckDraft<'_>,
+) -> &'b [u8] {
+    fbb.reset();
+    let args = wire::EventAckArgs {
+        vin: Some(fbb.create_string(draft.vin)),
+        ecu: Some(fbb.create_string(draft.ecu)),
+        sensor: Some(fbb.create_string(draft.sensor)),
+        boot_ns: draft.boot_ns,
+        seq: draft.seq,
+    };
+    let root = wire::EventAck::create(fbb, &args);
+    fbb.finish_minimal(root);
+    fbb.finished_data()
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct HeartbeatDraft<'a> {
     pub vin: &'a str,

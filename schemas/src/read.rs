@@ -83,6 +83,10 @@ pub fn incident_ack(buf: &[u8]) -> Result<wire::IncidentAck<'_>, InvalidFlatbuff
     verified::<wire::IncidentAck>(buf)
 }
 
+pub fn event_ack(buf: &[u8]) -> Result<wire::EventAck<'_>, InvalidFlatbuffer> {
+    verified::<wire::EventAck>(buf)
+}
+
 pub fn heartbeat(buf: &[u8]) -> Result<wire::Heartbeat<'_>, InvalidFlatbuffer> {
     verified::<wire::Heartbeat>(buf)
 }

@@ -24,6 +24,25 @@ pub fn pki_dir() -> &'static Path {
     DIR.get_or_init(|| issue_pki(&Topology::reference(), "pki"))
 }
 
+/// The state directory (`VSIEM_STATE_DIR`) of this test binary's gateways and agents, emptied
+/// once per run: processes a scenario restarts find their durable state, and no scenario finds
+/// another's (or an earlier run's).
+pub fn state_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let name = exe.file_stem().expect("a file name").to_string_lossy();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("state")
+            .join(name.as_ref());
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).expect("the old state is removed");
+        }
+        std::fs::create_dir_all(&dir).expect("the state directory is made");
+        dir
+    })
+}
+
 /// Issues `topology`'s PKI into the test scratch directory `name`, replacing what was there.
 pub fn issue_pki(topology: &Topology, name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);

@@ -14,12 +14,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// `vsiem`, with the reference vehicle's PKI of this test run (`VSIEM_PKI`).
+/// `vsiem`, with the reference vehicle's PKI of this test run (`VSIEM_PKI`) and the test
+/// binary's state directory (`VSIEM_STATE_DIR`).
 pub fn vsiem() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vsiem"));
     command
         .env("RUST_LOG", "warn")
-        .env("VSIEM_PKI", bus::pki_dir());
+        .env("VSIEM_PKI", bus::pki_dir())
+        .env("VSIEM_STATE_DIR", bus::state_dir());
     command
 }
 

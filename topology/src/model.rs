@@ -318,11 +318,19 @@ pub struct Limits {
     pub events_per_sensor_per_second: u64,
     /// Events of one (ECU, sensor) that may wait for the gateway's ingest.
     pub ingest_queue_per_sensor: usize,
-    /// An event older than this when it reaches the gateway is refused as stale.
+    /// An event older than this when it reaches the gateway is refused as stale, unless the
+    /// gateway's record of its sensor proves it new by its sequence number.
     pub event_max_age_ms: u64,
     /// An event (or boot epoch) ahead of the gateway's clock by more than this is refused.
     pub clock_skew_ms: u64,
     // --- end of gateway ingest ---
+    // --- durable queues ---
+    /// Events one sensor agent keeps on disk until the gateway acknowledges them; past it the
+    /// lowest severity (the oldest among equals) is dropped, counted and reported.
+    pub uplink_queue_events: usize,
+    /// Incident versions the gateway keeps on disk until the V-SOC acknowledges them; past it
+    /// the oldest superseded version (else the oldest) is dropped, counted and reported.
+    pub escalation_queue_incidents: usize,
     // --- network sensor input ---
     /// A captured frame longer than this (Ethernet header and tags included, FCS not) is not
     /// decoded: it is reported as `limit.frame_too_large`.

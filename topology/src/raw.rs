@@ -202,6 +202,9 @@ pub(crate) struct RawLimits {
     pub event_max_age_ms: u64,
     pub clock_skew_ms: u64,
     // --- end of gateway ingest ---
+    // --- durable queues ---
+    pub uplink_queue_events: u64,
+    pub escalation_queue_incidents: u64,
     // --- network sensor input ---
     pub frame_max_bytes: u64,
     pub someip_max_message_bytes: u64,
@@ -223,6 +226,9 @@ impl Default for RawLimits {
             event_max_age_ms: 30_000,
             clock_skew_ms: 1000,
             // --- end of gateway ingest ---
+            // --- durable queues ---
+            uplink_queue_events: 16_384,
+            escalation_queue_incidents: 4096,
             // --- network sensor input ---
             frame_max_bytes: 1526,
             someip_max_message_bytes: 65_536,

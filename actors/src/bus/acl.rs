@@ -3,7 +3,8 @@
 //!
 //! Ingress is what a client may send the router, egress what the router may send it. On the
 //! backbone (the gateway's router) each ECU may publish only on its own event, signal, heartbeat
-//! and ack keys, declare only its own liveliness token and subscribe only to its own orders;
+//! and ack keys, declare only its own liveliness token and subscribe only to its own orders and
+//! the gateway's receipts of its own events;
 //! the monitor may read the whole vehicle and query the metrics, and write nothing. The gateway
 //! ECU's sensor agent is a client like any ECU's. Block orders and incidents are published by the
 //! gateway's own session, inside the router: no subject may send them. On the V-SOC's router the vehicle's gateway may query its own incident key and
@@ -100,8 +101,14 @@ pub fn backbone(topology: &Topology) -> Value {
             &[
                 ingress(&["put"], published),
                 ingress(&["liveliness_token"], vec![keys::alive(vin, ecu)]),
-                ingress(&["declare_subscriber"], vec![keys::order(vin, ecu)]),
-                egress(&["put"], vec![keys::order(vin, ecu)]),
+                ingress(
+                    &["declare_subscriber"],
+                    vec![keys::order(vin, ecu), keys::received(vin, ecu)],
+                ),
+                egress(
+                    &["put"],
+                    vec![keys::order(vin, ecu), keys::received(vin, ecu)],
+                ),
                 // Who subscribes to what: a client publishes only what someone reads.
                 egress(&["declare_subscriber"], vec![keys::vehicle(vin)]),
             ],
@@ -220,6 +227,15 @@ mod tests {
                     "{id} may put on {key}"
                 );
             }
+        }
+        // Each ECU hears the gateway's receipts of its own events, and no one else's.
+        for (flow, message) in [("ingress", "declare_subscriber"), ("egress", "put")] {
+            let received: Vec<&str> = ivi
+                .iter()
+                .filter(|(f, m, k)| f == flow && m == message && k.contains("/received/"))
+                .map(|(_, _, key)| key.as_str())
+                .collect();
+            assert_eq!(received, [keys::received(vin, "ivi")], "{flow} {message}");
         }
         assert!(!granted(&acl, MONITOR)
             .iter()

@@ -6,6 +6,7 @@
 //! `vsiem/<vin>/alive/<ecu>`           liveliness token of each sensor agent
 //! `vsiem/<vin>/order/<ecu>`           block orders to an ECU's enforcer (BlockOrder)
 //! `vsiem/<vin>/ack/<ecu>`             the enforcer's answers (BlockAck)
+//! `vsiem/<vin>/received/<ecu>`        the gateway's receipts of an ECU's events (EventAck)
 //! `vsiem/<vin>/incident`              incidents raised by the gateway (Incident)
 //! `vsiem/<vin>/escalation`            the V-SOC's receipts, as the gateway got them (IncidentAck)
 //! `vsiem/<vin>/metrics/<process>`     queryable: a process's counters as JSON (`gateway`)
@@ -53,6 +54,11 @@ pub fn all_acks(vin: &str) -> String {
     format!("{ROOT}/{vin}/ack/*")
 }
 
+/// Where the gateway acknowledges `ecu`'s events, cumulatively per sensor.
+pub fn received(vin: &str, ecu: &str) -> String {
+    format!("{ROOT}/{vin}/received/{ecu}")
+}
+
 pub fn incident(vin: &str) -> String {
     format!("{ROOT}/{vin}/incident")
 }
@@ -88,6 +94,7 @@ pub enum Kind<'a> {
     Alive { ecu: &'a str },
     Order { ecu: &'a str },
     Ack { ecu: &'a str },
+    Received { ecu: &'a str },
     Incident,
     Escalation,
 }
@@ -106,6 +113,7 @@ pub fn parse(key: &str) -> Option<Kind<'_>> {
         ("alive", Some(ecu), None) => Kind::Alive { ecu },
         ("order", Some(ecu), None) => Kind::Order { ecu },
         ("ack", Some(ecu), None) => Kind::Ack { ecu },
+        ("received", Some(ecu), None) => Kind::Received { ecu },
         ("incident", None, None) => Kind::Incident,
         ("escalation", None, None) => Kind::Escalation,
         _ => return None,
@@ -136,6 +144,7 @@ mod tests {
             (alive(vin, "tcu"), Some(Kind::Alive { ecu: "tcu" })),
             (order(vin, "body-dc"), Some(Kind::Order { ecu: "body-dc" })),
             (ack(vin, "body-dc"), Some(Kind::Ack { ecu: "body-dc" })),
+            (received(vin, "ivi"), Some(Kind::Received { ecu: "ivi" })),
             (incident(vin), Some(Kind::Incident)),
             (escalation(vin), Some(Kind::Escalation)),
             (format!("{ROOT}/{vin}/event/ivi"), None),

@@ -39,6 +39,8 @@ pub struct CorrelatorArgs {
     /// An incident quiet this long is closed (the topology's `response.close_after_ms`).
     pub close_after: Duration,
     pub escalator: ActorRef<EscalatorMsg>,
+    /// The highest incident id this gateway ever escalated: new ones are numbered after it.
+    pub last_incident_id: u64,
     /// Given later by [`CorrelatorMsg::Responder`]: the responder needs the correlator's address.
     pub responder: Option<ActorRef<ResponderMsg>>,
     /// The bounded backlog ingest hands events through: each event taken is counted here.
@@ -79,8 +81,8 @@ impl Actor for Correlator {
         myself.send_interval(CLOSE_CHECK, || CorrelatorMsg::CloseQuiet);
         Ok(CorrelatorState {
             engine: Engine::new(Arc::clone(&args.rules)),
+            book: Book::numbered_after(args.last_incident_id),
             args,
-            book: Book::default(),
             vehicle: VehicleHistory::default(),
         })
     }

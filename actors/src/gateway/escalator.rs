@@ -2,22 +2,32 @@
 //! delivers it to the V-SOC, retrying until the V-SOC acknowledges it. The V-SOC's receipt is
 //! published on the bus too, as the record that the carmaker was told.
 //!
-//! The queue is in memory: incidents raised while the V-SOC is unreachable wait, in order,
-//! for as long as the gateway runs.
+//! Every version waits in a durable queue (`queue`, the gateway's store) and is delivered in
+//! the order it was raised, one at a time: the next only once the V-SOC acknowledged the one
+//! before. Incidents raised while the V-SOC is unreachable (or before a gateway restart) wait
+//! on disk and arrive, in order, when it answers again. A version whose receipt was lost is
+//! sent again; the V-SOC stores each version once.
 
-use std::collections::BTreeMap;
+pub mod queue;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use flatbuffers::FlatBufferBuilder;
 use ractor::{Actor, ActorRef};
 use tracing::{info, warn};
-use vsiem_schemas::encode::{self, IncidentDraft};
+use vsiem_schemas::catalog;
+use vsiem_schemas::encode::{self, IncidentDraft, SensorHealthDraft};
 use vsiem_schemas::read;
 use zenoh::Session;
 
 use crate::bus::{self, keys, Publishers};
+use crate::sensor::uplink::{self, UplinkHandle};
 use crate::ActorError;
+use queue::Queue;
+
+/// The sensor under which the gateway reports the escalation queue's drops.
+pub const SENSOR: &str = "escalator";
 
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -30,13 +40,10 @@ pub struct EscalatorArgs {
     pub vsoc: Vec<String>,
     /// The gateway's identity on the uplink.
     pub security: bus::Security,
-}
-
-/// One incident waiting for the V-SOC: its latest version and whether a delivery is under way.
-struct Waiting {
-    version: u64,
-    bytes: Vec<u8>,
-    in_flight: bool,
+    /// The durable queue, opened by the supervisor (which numbers incidents after its last).
+    pub queue: Queue,
+    /// Where the queue's drops are reported.
+    pub uplink: UplinkHandle,
 }
 
 pub struct EscalatorState {
@@ -44,21 +51,23 @@ pub struct EscalatorState {
     publishers: Publishers,
     fbb: FlatBufferBuilder<'static>,
     vsoc: Option<Arc<Session>>,
-    waiting: BTreeMap<u64, Waiting>,
-    next_version: u64,
+    /// The order of the version being delivered, if any.
+    in_flight: Option<u64>,
+    /// A delivery failed: the next waits for the retry timer.
+    backing_off: bool,
 }
 
 pub enum EscalatorMsg {
     Escalate(IncidentDraft),
     Connected(Arc<Session>),
     Delivered {
+        order: u64,
         incident_id: u64,
-        version: u64,
         receipt: Vec<u8>,
     },
     Failed {
+        order: u64,
         incident_id: u64,
-        version: u64,
         reason: String,
     },
     Retry,
@@ -87,6 +96,12 @@ impl Actor for Escalator {
                 Err(e) => warn!(error = %e, "Cannot open the V-SOC uplink."),
             }
         });
+        if !args.queue.is_empty() {
+            info!(
+                waiting = args.queue.len(),
+                "Escalations of an earlier run waiting for the V-SOC."
+            );
+        }
         let keys = [keys::incident(&args.vin), keys::escalation(&args.vin)];
         let publishers = Publishers::declare(Arc::clone(&args.session), bus::DATA, keys).await?;
         Ok(EscalatorState {
@@ -94,8 +109,8 @@ impl Actor for Escalator {
             publishers,
             fbb: FlatBufferBuilder::new(),
             vsoc: None,
-            waiting: BTreeMap::new(),
-            next_version: 1,
+            in_flight: None,
+            backing_off: false,
         })
     }
 
@@ -107,88 +122,100 @@ impl Actor for Escalator {
     ) -> Result<(), ActorError> {
         match msg {
             EscalatorMsg::Escalate(incident) => {
-                let bytes = encode::incident(&mut state.fbb, &state.args.vin, &incident).to_vec();
+                let bytes = encode::incident(&mut state.fbb, &state.args.vin, &incident);
+                state.args.queue.push(incident.incident_id, bytes)?;
                 let key = keys::incident(&state.args.vin);
-                state.publishers.put(&key, &bytes).await?;
-                let version = state.next_version;
-                state.next_version += 1;
-                let in_flight = state
-                    .waiting
-                    .get(&incident.incident_id)
-                    .is_some_and(|w| w.in_flight);
-                state.waiting.insert(
-                    incident.incident_id,
-                    Waiting {
-                        version,
-                        bytes,
-                        in_flight,
-                    },
-                );
+                state.publishers.put(&key, bytes).await?;
+                state.report_drops();
             }
             EscalatorMsg::Connected(session) => {
                 info!(vsoc = ?state.args.vsoc, "V-SOC uplink open.");
                 state.vsoc = Some(session);
             }
             EscalatorMsg::Delivered {
+                order,
                 incident_id,
-                version,
                 receipt,
             } => {
+                info!(incident = incident_id, "V-SOC acknowledged the incident.");
+                state.in_flight = None;
+                state.args.queue.remove(order)?;
                 let key = keys::escalation(&state.args.vin);
                 state.publishers.put(&key, &receipt).await?;
-                if let Some(w) = state.waiting.get_mut(&incident_id) {
-                    w.in_flight = false;
-                    if w.version == version {
-                        info!(incident = incident_id, "V-SOC acknowledged the incident.");
-                        state.waiting.remove(&incident_id);
-                    }
-                }
             }
             EscalatorMsg::Failed {
+                order,
                 incident_id,
-                version,
                 reason,
             } => {
-                warn!(incident = incident_id, version, %reason, "Escalation not acknowledged; will retry.");
-                if let Some(w) = state.waiting.get_mut(&incident_id) {
-                    w.in_flight = false;
-                }
+                warn!(incident = incident_id, order, %reason, "Escalation not acknowledged; will retry.");
+                state.in_flight = None;
+                state.backing_off = true;
                 myself.send_after(RETRY, || EscalatorMsg::Retry);
             }
-            EscalatorMsg::Retry => {}
+            EscalatorMsg::Retry => state.backing_off = false,
         }
-        state.deliver(&myself);
+        state.deliver(&myself)?;
         Ok(())
     }
 }
 
 impl EscalatorState {
-    /// Starts a delivery for every waiting incident that has none under way, oldest first.
-    fn deliver(&mut self, myself: &ActorRef<EscalatorMsg>) {
+    /// Starts delivering the oldest waiting version, unless one is under way.
+    fn deliver(&mut self, myself: &ActorRef<EscalatorMsg>) -> Result<(), ActorError> {
         let Some(vsoc) = &self.vsoc else {
-            return;
+            return Ok(());
         };
-        for (&incident_id, w) in self.waiting.iter_mut().filter(|(_, w)| !w.in_flight) {
-            w.in_flight = true;
-            let (vsoc, me, bytes, version) =
-                (Arc::clone(vsoc), myself.clone(), w.bytes.clone(), w.version);
-            let key = keys::vsoc_incident(&self.args.vin);
-            tokio::spawn(async move {
-                let msg = match deliver(&vsoc, &key, bytes, incident_id).await {
-                    Ok(receipt) => EscalatorMsg::Delivered {
-                        incident_id,
-                        version,
-                        receipt,
-                    },
-                    Err(reason) => EscalatorMsg::Failed {
-                        incident_id,
-                        version,
-                        reason,
-                    },
-                };
-                let _ = me.cast(msg);
-            });
+        if self.in_flight.is_some() || self.backing_off {
+            return Ok(());
         }
+        let Some(waiting) = self.args.queue.head()? else {
+            return Ok(());
+        };
+        self.in_flight = Some(waiting.order);
+        let (vsoc, me) = (Arc::clone(vsoc), myself.clone());
+        let key = keys::vsoc_incident(&self.args.vin);
+        tokio::spawn(async move {
+            let queue::Waiting {
+                order,
+                incident_id,
+                bytes,
+            } = waiting;
+            let msg = match deliver(&vsoc, &key, bytes, incident_id).await {
+                Ok(receipt) => EscalatorMsg::Delivered {
+                    order,
+                    incident_id,
+                    receipt,
+                },
+                Err(reason) => EscalatorMsg::Failed {
+                    order,
+                    incident_id,
+                    reason,
+                },
+            };
+            let _ = me.cast(msg);
+        });
+        Ok(())
+    }
+
+    /// Reports the versions a full queue dropped, as `sensor.queue_overflow`.
+    fn report_drops(&mut self) {
+        let dropped = self.args.queue.unreported_drops();
+        if dropped == 0 {
+            return;
+        }
+        warn!(dropped, "Escalation queue full, versions dropped.");
+        let report = SensorHealthDraft {
+            subject: "escalation queue".into(),
+            reason: format!(
+                "queue of {} incident versions waiting for the V-SOC full: superseded versions dropped first",
+                self.args.queue.capacity()
+            ),
+            restarts: 0,
+            dropped,
+        };
+        let event = uplink::health(&catalog::SENSOR_QUEUE_OVERFLOW, super::ECU, report);
+        self.args.uplink.report(SENSOR, event);
     }
 }
 

@@ -10,8 +10,16 @@
 //! its turn every round. The actor hands events to the correlator only while the correlator's
 //! backlog is under [`HANDOFF_CAPACITY`] (a [`Front`] the correlator counts down), so no queue
 //! between the network and the rules is unbounded.
+//!
+//! Exactly-once: each sensor's record (epoch, last sequence number, events accepted) is kept in
+//! the gateway's store (`ledger`). After each serving round ingest saves the records that
+//! changed and then publishes, per sensor, a cumulative receipt (`EventAck` on
+//! `received/<ecu>`) up to its last recorded sequence number, which lets the agent's durable
+//! outbox free those events. Events resent after a lost receipt or a gateway restart are
+//! duplicates: counted, acknowledged again, not correlated.
 
 pub mod fair;
+pub mod ledger;
 pub mod metrics;
 pub mod rate;
 pub mod sequence;
@@ -21,10 +29,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use flatbuffers::{InvalidFlatbuffer, VerifierOptions};
+use flatbuffers::{FlatBufferBuilder, InvalidFlatbuffer, VerifierOptions};
 use ractor::{Actor, ActorRef};
+use redb::Database;
 use tracing::{debug, info, warn};
-use vsiem_schemas::encode::{SensorHealthDraft, VehicleSnapshot};
+use vsiem_schemas::encode::{self, EventAckDraft, SensorHealthDraft, VehicleSnapshot};
 use vsiem_schemas::{catalog, now_ns, read, wire};
 use vsiem_topology::Topology;
 use zenoh::bytes::ZBytes;
@@ -35,12 +44,13 @@ use zenoh::Session;
 
 use super::correlator::CorrelatorMsg;
 use super::strays::Strays;
-use crate::bus::keys;
+use crate::bus::{self, keys, Publishers};
 use crate::front::Front;
 use crate::sensor::agent::AGENT;
 use crate::sensor::uplink::{self, UplinkHandle};
 use crate::ActorError;
 use fair::{Entry, FairQueue, LaneStats, RoundRobin};
+use ledger::{Ledger, Record};
 use metrics::{Decisions, Latencies, Metrics, SensorMetrics};
 use sequence::{Claim, TimeWindow, Track, Verdict};
 
@@ -88,6 +98,8 @@ pub struct IngestArgs {
     pub uplink: UplinkHandle,
     /// Block acks the responder's verifier refused, for ingest's reports.
     pub rejected_acks: Arc<Strays>,
+    /// The gateway's store, which holds the ledger.
+    pub store: Arc<Database>,
 }
 
 /// One event as it arrived, before anything is checked.
@@ -143,6 +155,12 @@ struct Sensor {
     /// "ecu/sensor", how reports and metrics name it.
     name: String,
     track: Option<Track>,
+    /// Events accepted since the gateway's store was made (persisted with `track`).
+    recorded: u64,
+    /// The record changed since it was last saved.
+    changed: bool,
+    /// A receipt is owed: an event was accepted, or one recorded before came again.
+    receipt_due: bool,
     /// Events of this sensor the gateway refused since it last accepted one.
     refused_since: u64,
     decisions: Decisions,
@@ -152,6 +170,10 @@ struct Sensor {
     /// Buffers refused by the verifier as last reported, and why the latest one was.
     rejected_reported: u64,
     last_rejection: String,
+    /// Duplicates as last reported, and the latest one: resends after a lost receipt or a
+    /// gateway restart come by the window, so they are reported once a second, not each.
+    duplicates_reported: u64,
+    last_duplicate: String,
 }
 
 /// The sensors that may send events: each sensor of each ECU, each agent's own reports, and
@@ -172,12 +194,17 @@ fn sensors_of(topology: &Topology) -> Vec<Sensor> {
             sensor: sensor.to_owned(),
             name: format!("{ecu}/{sensor}"),
             track: None,
+            recorded: 0,
+            changed: false,
+            receipt_due: false,
             refused_since: 0,
             decisions: Decisions::default(),
             latencies: Latencies::default(),
             reported: LaneStats::default(),
             rejected_reported: 0,
             last_rejection: String::new(),
+            duplicates_reported: 0,
+            last_duplicate: String::new(),
         })
         .collect()
 }
@@ -192,6 +219,10 @@ struct Desk {
     correlator: ActorRef<CorrelatorMsg>,
     handoff: Arc<Front>,
     uplink: UplinkHandle,
+    ledger: Ledger,
+    /// Publishers of the receipts, one per ECU.
+    receipts: Publishers,
+    fbb: FlatBufferBuilder<'static>,
 }
 
 pub struct IngestState {
@@ -230,7 +261,20 @@ impl Actor for Ingest {
     ) -> Result<Self::State, ActorError> {
         let vin = args.topology.vin().to_owned();
         let limits = &args.topology.limits;
-        let sensors = sensors_of(&args.topology);
+        let mut sensors = sensors_of(&args.topology);
+        let (ledger, records) = Ledger::open(Arc::clone(&args.store))?;
+        for sensor in &mut sensors {
+            if let Some(r) = records.get(&sensor.name) {
+                sensor.track = Some(r.track);
+                sensor.recorded = r.recorded;
+            }
+        }
+        let mut ecus: Vec<String> = sensors
+            .iter()
+            .map(|s| keys::received(&vin, &s.ecu))
+            .collect();
+        ecus.dedup();
+        let receipts = Publishers::declare(Arc::clone(&args.session), bus::DATA, ecus).await?;
         let rate = limits.events_per_sensor_per_second;
         let inbox = Arc::new(Inbox {
             queue: FairQueue::new(sensors.len(), limits.ingest_queue_per_sensor, rate, rate),
@@ -315,6 +359,9 @@ impl Actor for Ingest {
                 correlator: args.correlator,
                 handoff: args.handoff,
                 uplink: args.uplink,
+                ledger,
+                receipts,
+                fbb: FlatBufferBuilder::new(),
             },
             inbox,
             round_robin: RoundRobin::new(QUANTUM),
@@ -335,7 +382,7 @@ impl Actor for Ingest {
         state: &mut IngestState,
     ) -> Result<(), ActorError> {
         match msg {
-            IngestMsg::Serve => state.serve(&myself),
+            IngestMsg::Serve => state.serve(&myself).await?,
             IngestMsg::Alive { key, up } => state.desk.alive(&key, up),
             IngestMsg::Report => state.report(),
             IngestMsg::Metrics(query) => {
@@ -348,7 +395,7 @@ impl Actor for Ingest {
 }
 
 impl IngestState {
-    fn serve(&mut self, myself: &ActorRef<IngestMsg>) {
+    async fn serve(&mut self, myself: &ActorRef<IngestMsg>) -> Result<(), ActorError> {
         // Cleared before serving: a callback that queues from now on sends another `Serve`.
         self.inbox.scheduled.store(false, Ordering::Release);
         let budget = self.desk.handoff.room().min(SERVE_BUDGET);
@@ -357,14 +404,16 @@ impl IngestState {
             .serve(&self.inbox.queue, budget, |lane, entry| {
                 desk.event(lane, entry)
             });
+        self.desk.settle().await?;
         if self.inbox.queue.is_empty() || self.inbox.scheduled.swap(true, Ordering::AcqRel) {
-            return;
+            return Ok(());
         }
         if self.desk.handoff.room() == 0 {
             myself.send_after(HANDOFF_RETRY, || IngestMsg::Serve);
         } else {
             let _ = myself.cast(IngestMsg::Serve);
         }
+        Ok(())
     }
 
     /// Reports what the lanes and the callback dropped since the last report, per sensor.
@@ -391,6 +440,14 @@ impl IngestState {
                         sensor.last_rejection
                     ),
                 ),
+                (
+                    &catalog::SENSOR_SEQUENCE_REPLAY,
+                    sensor.decisions.duplicates - sensor.duplicates_reported,
+                    match sensor.decisions.duplicates - sensor.duplicates_reported {
+                        0 | 1 => sensor.last_duplicate.clone(),
+                        n => format!("{}, and {} more seen before", sensor.last_duplicate, n - 1),
+                    },
+                ),
             ];
             for (kind, dropped, reason) in drops {
                 if dropped > 0 {
@@ -408,6 +465,7 @@ impl IngestState {
             }
             sensor.reported = now;
             sensor.rejected_reported = sensor.decisions.rejected;
+            sensor.duplicates_reported = sensor.decisions.duplicates;
         }
         let strays = [
             (
@@ -468,7 +526,7 @@ impl IngestState {
                     let lane = self.inbox.queue.stats(lane);
                     (
                         s.name.clone(),
-                        SensorMetrics::new(lane, s.decisions, &s.latencies),
+                        SensorMetrics::new(lane, s.decisions, &s.latencies, s.recorded, s.track),
                     )
                 })
                 .collect::<BTreeMap<_, _>>(),
@@ -490,6 +548,45 @@ impl IngestState {
 }
 
 impl Desk {
+    /// Saves the records this round changed, then sends the receipts owed: a sensor's events
+    /// are acknowledged only once the gateway's record of them is in its store.
+    async fn settle(&mut self) -> Result<(), ActorError> {
+        let changed: Vec<(&str, Record)> = self
+            .sensors
+            .iter()
+            .filter(|s| s.changed)
+            .filter_map(|s| {
+                let track = s.track?;
+                let recorded = s.recorded;
+                Some((s.name.as_str(), Record { track, recorded }))
+            })
+            .collect();
+        if !changed.is_empty() {
+            self.ledger.save(changed)?;
+        }
+        for sensor in self.sensors.iter_mut().filter(|s| s.receipt_due) {
+            sensor.changed = false;
+            sensor.receipt_due = false;
+            let Some(track) = sensor.track else {
+                continue;
+            };
+            let receipt = encode::event_ack(
+                &mut self.fbb,
+                &EventAckDraft {
+                    vin: &self.vin,
+                    ecu: &sensor.ecu,
+                    sensor: &sensor.sensor,
+                    boot_ns: track.boot_ns,
+                    seq: track.last_seq,
+                },
+            );
+            self.receipts
+                .put(&keys::received(&self.vin, &sensor.ecu), receipt)
+                .await?;
+        }
+        Ok(())
+    }
+
     fn event(&mut self, lane: usize, entry: Entry<Arrival>) {
         fail::fail_point!("ingest.event");
         let Entry {
@@ -545,6 +642,9 @@ impl Desk {
             Verdict::Accept { gap, restarted } => {
                 sensor.refused_since = 0;
                 sensor.decisions.accepted += 1;
+                sensor.recorded += 1;
+                sensor.changed = true;
+                sensor.receipt_due = true;
                 if restarted {
                     sensor.decisions.restarts += 1;
                     info!(sensor = %sensor.name, boot_ns = claim.boot_ns, "Sensor restarted: new epoch.");
@@ -568,9 +668,12 @@ impl Desk {
             }
             Verdict::Duplicate { last_seq } => {
                 sensor.decisions.duplicates += 1;
-                warn!(sensor = %sensor.name, seq, last_seq, "Event sequence number seen before.");
-                let reason = format!("sequence number {seq} after {last_seq}");
-                (&catalog::SENSOR_SEQUENCE_REPLAY, reason, 0)
+                // Sent again because its receipt was lost (or the gateway restarted before
+                // sending it): acknowledge again, so that the agent lets go of it.
+                sensor.receipt_due = true;
+                debug!(sensor = %sensor.name, seq, last_seq, "Event sequence number seen before.");
+                sensor.last_duplicate = format!("sequence number {seq} after {last_seq}");
+                return;
             }
             Verdict::OldEpoch { current_boot_ns } => {
                 sensor.decisions.replays += 1;

@@ -16,6 +16,7 @@ use zenoh::Session;
 
 use super::access::{AccessWatch, AccessWatchArgs};
 use super::correlator::{Correlator, CorrelatorArgs};
+use super::escalator::queue::Queue;
 use super::escalator::{Escalator, EscalatorArgs};
 use super::ingest::{self, Ingest, IngestArgs};
 use super::responder::{Responder, ResponderArgs};
@@ -25,6 +26,7 @@ use super::GatewayConfig;
 use crate::bus::{self, keys};
 use crate::front::Front;
 use crate::sensor::uplink::{self, Uplink, UplinkArgs, UplinkHandle};
+use crate::store;
 use crate::ActorError;
 
 pub struct Gateway;
@@ -60,6 +62,7 @@ impl Actor for Gateway {
         info!(listen = ?config.listen, "Backbone router up.");
         let vin = config.topology.vin().to_owned();
         let cell = myself.get_cell();
+        let store = store::open(&config.state_dir, "gateway")?;
         let front = Front::new(uplink::QUEUE_CAPACITY);
         let (uplink, _) = Actor::spawn_linked(
             None,
@@ -71,10 +74,19 @@ impl Actor for Gateway {
                 sensors: super::SENSORS.to_vec(),
                 front: Arc::clone(&front),
                 qualification: config.topology.qualification.for_ecu(super::ECU),
+                store: Arc::clone(&store),
+                outbox_capacity: config.topology.limits.uplink_queue_events,
             },
             cell.clone(),
         )
         .await?;
+        let uplink = UplinkHandle::new(uplink, front);
+        let queue = Queue::open(
+            Arc::clone(&store),
+            config.topology.limits.escalation_queue_incidents,
+        )?;
+        // Incidents are numbered after every one this gateway ever escalated.
+        let last_incident_id = queue.last_incident_id();
         let (escalator, _) = Actor::spawn_linked(
             None,
             Escalator,
@@ -83,6 +95,8 @@ impl Actor for Gateway {
                 vin: vin.clone(),
                 vsoc: config.vsoc.clone(),
                 security: config.security.clone(),
+                queue,
+                uplink: uplink.clone(),
             },
             cell.clone(),
         )
@@ -98,6 +112,7 @@ impl Actor for Gateway {
                 rules: Arc::clone(&config.rules),
                 close_after: Duration::from_millis(config.topology.response.close_after_ms),
                 escalator,
+                last_incident_id,
                 responder: None,
                 handoff: Arc::clone(&handoff),
             },
@@ -120,7 +135,6 @@ impl Actor for Gateway {
         )
         .await?;
         correlator.cast(super::correlator::CorrelatorMsg::Responder(responder))?;
-        let uplink = UplinkHandle::new(uplink, front);
         if let Some(dir) = &config.rules_dir {
             Actor::spawn_linked(
                 None,
@@ -157,6 +171,7 @@ impl Actor for Gateway {
                 handoff,
                 uplink,
                 rejected_acks,
+                store: Arc::clone(&store),
             },
             cell,
         )

@@ -30,6 +30,7 @@ use crate::bus::{self, keys};
 use crate::front::Front;
 use crate::sim::body::{self, Body};
 use crate::sim::chassis::Drive;
+use crate::store;
 use crate::ActorError;
 
 /// The sensor name under which the agent reports on its own detectors.
@@ -90,6 +91,7 @@ impl Actor for SensorAgent {
             .await?,
         );
         let vin = config.topology.vin().to_owned();
+        let store = store::open(&config.state_dir, &format!("sensor-{}", ecu.name))?;
         let front = Front::new(uplink::QUEUE_CAPACITY);
         let (uplink_ref, _) = Actor::spawn_linked(
             None,
@@ -106,6 +108,8 @@ impl Actor for SensorAgent {
                     .collect(),
                 front: Arc::clone(&front),
                 qualification: config.topology.qualification.for_ecu(&ecu.name),
+                store,
+                outbox_capacity: config.topology.limits.uplink_queue_events,
             },
             myself.get_cell(),
         )

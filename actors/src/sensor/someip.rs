@@ -26,9 +26,6 @@ use crate::ActorError;
 
 pub const SENSOR: &str = "someip";
 
-/// Evidence kept of a rejected datagram: enough for the SOME/IP header and a payload prefix.
-const EVIDENCE_BYTES: usize = 256;
-
 /// The application behind the guard: what an allowed request reaches.
 pub trait Application: Send {
     /// Executes a request from `caller` (an ECU name) and returns the response payload.
@@ -176,7 +173,7 @@ impl GuardState {
         bytes: &[u8],
     ) {
         let mut draft = uplink::draft(event, caller.as_deref().unwrap_or(""), context);
-        draft.evidence = bytes[..bytes.len().min(EVIDENCE_BYTES)].to_vec();
+        draft.evidence = super::evidence(bytes);
         self.args.uplink.report(SENSOR, draft);
     }
 

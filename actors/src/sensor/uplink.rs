@@ -1,5 +1,7 @@
 //! The uplink: stamps each detection with its sensor's next sequence number, encodes it as a
-//! SecurityEvent and publishes it to the gateway, and sends heartbeats.
+//! SecurityEvent, commits it to the agent's durable outbox and publishes it to the gateway,
+//! which acknowledges it (`outbox`: windowed, resent until acknowledged, bounded by
+//! `limits.uplink_queue_events`); and sends heartbeats.
 //!
 //! Detectors reach it through an [`UplinkHandle`], a bounded front: when more than
 //! [`QUEUE_CAPACITY`] events wait, new ones are dropped and counted, and the count is itself
@@ -11,23 +13,26 @@
 //! `sensor.traffic_limit_exceeded`, once per interval.
 
 mod limits;
+pub mod outbox;
 mod qualify;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flatbuffers::FlatBufferBuilder;
 use ractor::{Actor, ActorRef};
+use redb::Database;
 use tracing::{debug, info, warn};
 use vsiem_schemas::encode::{
     self, ContextDraft, EventDraft, HeartbeatDraft, SensorHealthDraft, Stamp,
 };
-use vsiem_schemas::{catalog, now_ns};
+use vsiem_schemas::{catalog, now_ns, read};
 use vsiem_topology::AgentQualification;
+use zenoh::pubsub::Subscriber;
 use zenoh::Session;
 
 use limits::{HeldBack, Limit, Limits};
+use outbox::Outbox;
 use qualify::{Chain, Counters, Qualified};
 
 use crate::bus::{self, keys, Publishers};
@@ -54,16 +59,18 @@ pub struct UplinkArgs {
     pub front: Arc<Front>,
     /// The qualification of this agent's ECU.
     pub qualification: AgentQualification,
+    /// The agent's store, which holds the outbox.
+    pub store: Arc<Database>,
+    /// Events the outbox holds at most (`limits.uplink_queue_events`).
+    pub outbox_capacity: usize,
 }
 
 pub struct UplinkState {
     args: UplinkArgs,
     publishers: Publishers,
     fbb: FlatBufferBuilder<'static>,
-    /// The next sequence number of each sensor.
-    sequences: HashMap<&'static str, u64>,
-    /// The epoch of `sequences`, stamped on every event: a restarted uplink has a later one.
-    boot_ns: u64,
+    /// Every stamped event until the gateway has it, with the epoch and sequence counters.
+    outbox: Outbox,
     started: Instant,
     sent: u64,
     chain: Chain,
@@ -73,6 +80,7 @@ pub struct UplinkState {
     logged: (Counters, Limited),
     /// Reused for what leaves the filter chain.
     released: Vec<Qualified>,
+    _receipts: Subscriber<()>,
 }
 
 /// Detections the limits held back since the start.
@@ -88,8 +96,14 @@ pub enum UplinkMsg {
         draft: EventDraft,
     },
     Heartbeat,
-    /// Close ended qualification windows.
+    /// Close ended qualification windows, send what the outbox has due.
     Flush,
+    /// The gateway recorded `sensor`'s events of epoch `boot_ns` up to `seq`.
+    Received {
+        sensor: String,
+        boot_ns: u64,
+        seq: u64,
+    },
 }
 
 /// How detectors report: a cheap clone of the uplink's address and its bounded front.
@@ -147,6 +161,30 @@ impl Actor for Uplink {
             .collect();
         keys.push(keys::heartbeat(&args.vin, &args.ecu));
         let publishers = Publishers::declare(Arc::clone(&args.session), bus::DATA, keys).await?;
+        let outbox = Outbox::open(Arc::clone(&args.store), args.outbox_capacity)?;
+        if !outbox.is_empty() {
+            info!(ecu = %args.ecu, events = outbox.len(), "Outbox holds events of an earlier run; sending them.");
+        }
+        let receipts = {
+            let (me, vin, ecu) = (myself.clone(), args.vin.clone(), args.ecu.clone());
+            args.session
+                .declare_subscriber(keys::received(&args.vin, &args.ecu))
+                .callback(move |sample| {
+                    let bytes = sample.payload().to_bytes();
+                    match read::event_ack(&bytes) {
+                        Ok(ack) if ack.vin() == vin && ack.ecu() == ecu => {
+                            let _ = me.cast(UplinkMsg::Received {
+                                sensor: ack.sensor().to_owned(),
+                                boot_ns: ack.boot_ns(),
+                                seq: ack.seq(),
+                            });
+                        }
+                        Ok(ack) => debug!(ecu = ack.ecu(), "Receipt for another ECU ignored."),
+                        Err(e) => warn!(error = %e, "Invalid event receipt ignored."),
+                    }
+                })
+                .await?
+        };
         myself.send_interval(HEARTBEAT_PERIOD, || UplinkMsg::Heartbeat);
         myself.send_interval(FLUSH_PERIOD, || UplinkMsg::Flush);
         let limits = Limits::new(
@@ -158,8 +196,7 @@ impl Actor for Uplink {
             args,
             publishers,
             fbb: FlatBufferBuilder::new(),
-            sequences: HashMap::new(),
-            boot_ns: now_ns(),
+            outbox,
             started: Instant::now(),
             sent: 0,
             chain,
@@ -167,6 +204,7 @@ impl Actor for Uplink {
             limited: Limited::default(),
             logged: (Counters::default(), Limited::default()),
             released: Vec::new(),
+            _receipts: receipts,
         })
     }
 
@@ -186,6 +224,15 @@ impl Actor for Uplink {
             }
             UplinkMsg::Heartbeat => state.heartbeat().await?,
             UplinkMsg::Flush => state.flush().await?,
+            UplinkMsg::Received {
+                sensor,
+                boot_ns,
+                seq,
+            } => {
+                let freed = state.outbox.acked(&sensor, boot_ns, seq, Instant::now())?;
+                debug!(sensor, seq, freed, "Gateway receipt.");
+                state.send_due().await?;
+            }
         }
         Ok(())
     }
@@ -210,6 +257,17 @@ impl UplinkState {
         for held in self.limits.flush(now) {
             let event = self.limit_report(&held);
             self.publish(super::agent::AGENT, &event).await?;
+        }
+        self.send_due().await
+    }
+
+    /// Publishes what the outbox has due: new events within the window, or the window again
+    /// after the gateway went silent.
+    async fn send_due(&mut self) -> Result<(), ActorError> {
+        for out in self.outbox.due(Instant::now())? {
+            let key = keys::event(&self.args.vin, &self.args.ecu, &out.sensor);
+            self.publishers.put(&key, &out.bytes).await?;
+            debug!(sensor = out.sensor, seq = out.seq, "Event published.");
         }
         Ok(())
     }
@@ -247,21 +305,21 @@ impl UplinkState {
         )
     }
 
-    /// Stamps, encodes and publishes one qualified event, unless the limits hold it back; a
-    /// held-back event takes no sequence number.
+    /// Stamps, encodes, stores and publishes one qualified event, unless the limits hold it
+    /// back; a held-back event takes no sequence number.
     async fn publish(
         &mut self,
         sensor: &'static str,
         draft: &EventDraft,
     ) -> Result<(), ActorError> {
-        let seq = self.sequences.get(sensor).copied().unwrap_or(1);
+        let seq = self.outbox.next_seq(sensor);
         let stamp = Stamp {
             vin: &self.args.vin,
             ecu: &self.args.ecu,
             sensor,
             seq,
             timestamp_ns: draft.timestamp_ns,
-            boot_ns: self.boot_ns,
+            boot_ns: self.outbox.epoch(),
         };
         let bytes = encode::event(&mut self.fbb, &stamp, draft);
         let now = self.started.elapsed();
@@ -282,17 +340,15 @@ impl UplinkState {
             );
             return Ok(());
         }
-        self.sequences.insert(sensor, seq + 1);
-        let key = keys::event(&self.args.vin, &self.args.ecu, sensor);
-        self.publishers.put(&key, bytes).await?;
+        self.outbox.push(sensor, seq, draft.severity.0, bytes)?;
         self.sent += 1;
         debug!(
             sensor,
             seq,
             event = catalog::name_of(draft.event_id),
-            "Event published."
+            "Event stored."
         );
-        Ok(())
+        self.send_due().await
     }
 
     async fn heartbeat(&mut self) -> Result<(), ActorError> {
@@ -313,6 +369,24 @@ impl UplinkState {
             );
             self.publish(super::agent::AGENT, &event).await?;
         }
+        let store_drops = self.outbox.unreported_drops();
+        if store_drops > 0 {
+            warn!(ecu = %self.args.ecu, dropped = store_drops, "Uplink store full, lowest severity dropped.");
+            let event = health(
+                &catalog::SENSOR_QUEUE_OVERFLOW,
+                &self.args.ecu,
+                SensorHealthDraft {
+                    subject: "uplink store".into(),
+                    reason: format!(
+                        "store of {} events unacknowledged by the gateway full: lowest severity dropped first",
+                        self.outbox.capacity()
+                    ),
+                    restarts: 0,
+                    dropped: store_drops,
+                },
+            );
+            self.publish(super::agent::AGENT, &event).await?;
+        }
         let bytes = encode::heartbeat(
             &mut self.fbb,
             &HeartbeatDraft {
@@ -321,7 +395,7 @@ impl UplinkState {
                 timestamp_ns: now_ns(),
                 uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 events_sent: self.sent,
-                events_dropped: front.dropped(),
+                events_dropped: front.dropped() + self.outbox.dropped(),
             },
         );
         let key = keys::heartbeat(&self.args.vin, &self.args.ecu);

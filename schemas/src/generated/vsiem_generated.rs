@@ -4595,6 +4595,176 @@ impl ::core::fmt::Debug for Heartbeat<'_> {
       ds.finish()
   }
 }
+pub enum EventAckOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// The gateway's cumulative receipt of one sensor's events: every event of `sensor` on `ecu`
+/// with this boot epoch and a sequence number up to `seq` has been decided (accepted, or
+/// dropped and counted) and recorded, so the agent's durable queue may let go of them.
+pub struct EventAck<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for EventAck<'a> {
+  type Inner = EventAck<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> EventAck<'a> {
+  pub const VT_VIN: ::flatbuffers::VOffsetT = 4;
+  pub const VT_ECU: ::flatbuffers::VOffsetT = 6;
+  pub const VT_SENSOR: ::flatbuffers::VOffsetT = 8;
+  pub const VT_BOOT_NS: ::flatbuffers::VOffsetT = 10;
+  pub const VT_SEQ: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    EventAck { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args EventAckArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<EventAck<'bldr>> {
+    let mut builder = EventAckBuilder::new(_fbb);
+    builder.add_seq(args.seq);
+    builder.add_boot_ns(args.boot_ns);
+    if let Some(x) = args.sensor { builder.add_sensor(x); }
+    if let Some(x) = args.ecu { builder.add_ecu(x); }
+    if let Some(x) = args.vin { builder.add_vin(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn vin(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(EventAck::VT_VIN, None).unwrap()}
+  }
+  #[inline]
+  pub fn ecu(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(EventAck::VT_ECU, None).unwrap()}
+  }
+  #[inline]
+  pub fn sensor(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(EventAck::VT_SENSOR, None).unwrap()}
+  }
+  #[inline]
+  pub fn boot_ns(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(EventAck::VT_BOOT_NS, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn seq(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(EventAck::VT_SEQ, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for EventAck<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("vin", Self::VT_VIN, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("ecu", Self::VT_ECU, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("sensor", Self::VT_SENSOR, true)?
+     .visit_field::<u64>("boot_ns", Self::VT_BOOT_NS, false)?
+     .visit_field::<u64>("seq", Self::VT_SEQ, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct EventAckArgs<'a> {
+    pub vin: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub ecu: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub sensor: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub boot_ns: u64,
+    pub seq: u64,
+}
+impl<'a> Default for EventAckArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    EventAckArgs {
+      vin: None, // required field
+      ecu: None, // required field
+      sensor: None, // required field
+      boot_ns: 0,
+      seq: 0,
+    }
+  }
+}
+
+pub struct EventAckBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> EventAckBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_vin(&mut self, vin: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(EventAck::VT_VIN, vin);
+  }
+  #[inline]
+  pub fn add_ecu(&mut self, ecu: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(EventAck::VT_ECU, ecu);
+  }
+  #[inline]
+  pub fn add_sensor(&mut self, sensor: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(EventAck::VT_SENSOR, sensor);
+  }
+  #[inline]
+  pub fn add_boot_ns(&mut self, boot_ns: u64) {
+    self.fbb_.push_slot::<u64>(EventAck::VT_BOOT_NS, boot_ns, 0);
+  }
+  #[inline]
+  pub fn add_seq(&mut self, seq: u64) {
+    self.fbb_.push_slot::<u64>(EventAck::VT_SEQ, seq, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> EventAckBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    EventAckBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<EventAck<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, EventAck::VT_VIN,"vin");
+    self.fbb_.required(o, EventAck::VT_ECU,"ecu");
+    self.fbb_.required(o, EventAck::VT_SENSOR,"sensor");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for EventAck<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("EventAck");
+      ds.field("vin", &self.vin());
+      ds.field("ecu", &self.ecu());
+      ds.field("sensor", &self.sensor());
+      ds.field("boot_ns", &self.boot_ns());
+      ds.field("seq", &self.seq());
+      ds.finish()
+  }
+}
 #[inline]
 /// Verifies that a buffer of bytes contains a `SecurityEvent`
 /// and returns it.

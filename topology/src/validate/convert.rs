@@ -97,6 +97,8 @@ pub(super) fn convert(
             event_max_age_ms: raw.limits.event_max_age_ms,
             clock_skew_ms: raw.limits.clock_skew_ms,
             // --- end of gateway ingest ---
+            uplink_queue_events: bounded(raw.limits.uplink_queue_events),
+            escalation_queue_incidents: bounded(raw.limits.escalation_queue_incidents),
             frame_max_bytes: bounded(raw.limits.frame_max_bytes),
             someip_max_message_bytes: bounded(raw.limits.someip_max_message_bytes),
             tcp_max_flows: bounded(raw.limits.tcp_max_flows),

@@ -24,6 +24,18 @@ pub(super) fn check(problems: &mut Problems, limits: &RawLimits) {
             1..=86_400_000,
         ),
         ("limits.clock_skew_ms", limits.clock_skew_ms, 0..=86_400_000),
+        // Room for one heartbeat's health reports at least; at most what a small ECU's flash
+        // holds of events of the largest size (16 GiB at 16 KiB each).
+        (
+            "limits.uplink_queue_events",
+            limits.uplink_queue_events,
+            16..=1_048_576,
+        ),
+        (
+            "limits.escalation_queue_incidents",
+            limits.escalation_queue_incidents,
+            1..=1_048_576,
+        ),
         // An Ethernet header with two tags and a minimal IPv4 and UDP header, up to the largest
         // IPv4 packet with them.
         (

@@ -273,6 +273,8 @@ const SINGLE_FAULTS: &[(&str, &str, &str, &str)] = &[
     ("events_per_sensor_per_second = 1000", "events_per_sensor_per_second = 0", "limits.events_per_sensor_per_second", "outside 1..="),
     ("ingest_queue_per_sensor = 1024", "ingest_queue_per_sensor = 100000", "limits.ingest_queue_per_sensor", "outside 1..=65536"),
     ("event_max_age_ms = 30000", "event_max_age_ms = 0", "limits.event_max_age_ms", "outside 1..="),
+    ("uplink_queue_events = 16384", "uplink_queue_events = 8", "limits.uplink_queue_events", "outside 16..="),
+    ("escalation_queue_incidents = 4096", "escalation_queue_incidents = 0", "limits.escalation_queue_incidents", "outside 1..="),
     ("frame_max_bytes = 1526", "frame_max_bytes = 63", "limits.frame_max_bytes", "outside 64..=65557"),
     ("someip_max_message_bytes = 65536", "someip_max_message_bytes = 16", "limits.someip_max_message_bytes", "outside 28..="),
     ("tcp_max_flows = 4096", "tcp_max_flows = 0", "limits.tcp_max_flows", "outside 1..="),

@@ -141,6 +141,14 @@ pub struct Book {
 }
 
 impl Book {
+    /// An empty book whose first incident is `last_id + 1`.
+    pub fn numbered_after(last_id: u64) -> Self {
+        Self {
+            next_id: last_id,
+            ..Self::default()
+        }
+    }
+
     pub fn get(&self, id: u64) -> Option<&Incident> {
         self.incidents.get(&id)
     }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::fair::LaneStats;
+use super::sequence::Track;
 
 /// Latencies kept per sensor: the percentiles are over this many most recent events.
 pub const LATENCY_SAMPLES: usize = 4096;
@@ -96,10 +97,21 @@ pub struct SensorMetrics {
     pub queue_peak_depth: usize,
     /// Event timestamp to handoff to the correlator, in ms, over the most recent events.
     pub latency_ms: Option<LatencySummary>,
+    /// Events accepted since the gateway's store was made, across gateway restarts, each once.
+    pub recorded: u64,
+    /// The epoch and last sequence number accepted (the ledger's record), if any.
+    pub boot_ns: Option<u64>,
+    pub last_seq: Option<u64>,
 }
 
 impl SensorMetrics {
-    pub fn new(lane: LaneStats, decisions: Decisions, latencies: &Latencies) -> Self {
+    pub fn new(
+        lane: LaneStats,
+        decisions: Decisions,
+        latencies: &Latencies,
+        recorded: u64,
+        track: Option<Track>,
+    ) -> Self {
         Self {
             received: lane.arrived,
             decisions,
@@ -108,6 +120,9 @@ impl SensorMetrics {
             queue_depth: lane.depth,
             queue_peak_depth: lane.peak_depth,
             latency_ms: latencies.summary(),
+            recorded,
+            boot_ns: track.map(|t| t.boot_ns),
+            last_seq: track.map(|t| t.last_seq),
         }
     }
 }

@@ -6,9 +6,13 @@
 //! - a later epoch is a restarted agent: its sequence starts again, and that is not a replay;
 //! - an earlier epoch, or a sequence number at or below the last one of the current epoch, is an
 //!   event seen before: a replay (or a duplicate, which the gateway cannot tell apart);
-//! - a timestamp older than the maximum age, or ahead of the gateway's clock by more than the
-//!   skew bound, is refused: this bounds replays across a gateway restart, when the gateway has
-//!   forgotten every epoch, to events younger than the maximum age.
+//! - a timestamp (or epoch) ahead of the gateway's clock by more than the skew bound is refused;
+//! - a timestamp older than the maximum age is refused only from a sensor the gateway has no
+//!   record of. The gateway's records are durable (`ledger.rs`), so for a known sensor the
+//!   sequence alone proves an event new: a later number of its epoch, or a later epoch, is an
+//!   event the gateway never accepted, however late it comes (an agent's durable queue
+//!   redelivers events after a partition or a gateway outage). Without a record (a new gateway
+//!   store) the age bound is what limits replays, to events younger than the maximum age.
 //!
 //! Only accepted events move a sensor's track. A jump in sequence numbers is a gap, less the
 //! events the gateway refused itself in between (full queue, rate limit, bad timestamp, invalid).
@@ -55,7 +59,7 @@ pub enum Verdict {
     Duplicate { last_seq: u64 },
     /// An epoch earlier than the sensor's current one.
     OldEpoch { current_boot_ns: u64 },
-    /// Timestamp older than the maximum age.
+    /// Timestamp older than the maximum age, from a sensor without a record.
     Stale { age_ns: u64 },
     /// Timestamp or epoch ahead of the gateway's clock by more than the skew bound.
     Future { ahead_ns: u64 },
@@ -101,7 +105,7 @@ pub fn judge(
         Some(t) => (t.last_seq, false),
     };
     let age_ns = now_ns.saturating_sub(claim.timestamp_ns);
-    if age_ns > window.max_age_ns {
+    if track.is_none() && age_ns > window.max_age_ns {
         return Verdict::Stale { age_ns };
     }
     *track = Some(Track {
@@ -255,7 +259,23 @@ mod tests {
     }
 
     #[test]
-    fn after_a_gateway_restart_an_old_replay_is_stale() {
+    fn a_late_event_of_a_known_sensor_is_accepted_when_its_sequence_is_new() {
+        // Redelivered from the agent's durable queue after a 60 s partition.
+        let mut track = Some(Track {
+            boot_ns: BOOT,
+            last_seq: 10,
+        });
+        let verdict = judge(&mut track, claim(BOOT, 11, NOW - 60 * S), NOW, 0, WINDOW);
+        assert_eq!(verdict, accept(None, false));
+        // The same late event again is a duplicate; a later epoch's late event is new.
+        let verdict = judge(&mut track, claim(BOOT, 11, NOW - 60 * S), NOW, 0, WINDOW);
+        assert_eq!(verdict, Verdict::Duplicate { last_seq: 11 });
+        let verdict = judge(&mut track, claim(BOOT + S, 1, NOW - 60 * S), NOW, 0, WINDOW);
+        assert_eq!(verdict, accept(None, true));
+    }
+
+    #[test]
+    fn without_a_record_of_the_sensor_an_old_event_is_stale() {
         let mut track = None;
         let verdict = judge(&mut track, claim(BOOT, 3, NOW - 100 * S), NOW, 0, WINDOW);
         assert_eq!(verdict, Verdict::Stale { age_ns: 100 * S });

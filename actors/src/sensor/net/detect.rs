@@ -18,9 +18,6 @@ use super::frame::Mac;
 /// again).
 const MAX_REPORTED_FLOWS: usize = 65_536;
 
-/// Payload bytes kept as an event's evidence.
-pub const EVIDENCE_BYTES: usize = 256;
-
 /// What the detectors need of one packet, whatever decoded it.
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<'a> {

@@ -18,6 +18,7 @@ use super::someip::{EntryKind, MessageType, SomeipError};
 use super::tcp::{SegmentReport, StreamAnomaly, StreamLimits, Streams};
 use super::uds::{SecurityStep, Uds};
 use super::{dns, doip, someip, tls};
+use crate::sensor::evidence;
 use crate::sensor::someip::judge_request;
 
 /// VehicleDynamics.Speed and Engine.GearState of the reference contract, the signals the
@@ -461,11 +462,6 @@ fn unattributed(kind: &'static EventType, ts_ns: u64, bytes: &[u8]) -> Detection
         context: ContextDraft::None,
         evidence: evidence(bytes),
     }
-}
-
-/// The first bytes of `bytes`, kept as a finding's evidence.
-fn evidence(bytes: &[u8]) -> Vec<u8> {
-    bytes[..bytes.len().min(detect::EVIDENCE_BYTES)].to_vec()
 }
 
 /// The ECU providing a SOME/IP service on the address and port a datagram goes to.
