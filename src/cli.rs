@@ -40,6 +40,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// The vehicle PKI: a CA and a certificate per ECU, the V-SOC and the monitor.
     Pki(PkiArgs),
+    /// What else derives from a topology: the container testbed's compose file.
+    Topology(TopologyArgs),
     /// A simulated ECU program of the demo vehicle (not part of the SIEM).
     #[command(hide = true)]
     Sim(SimArgs),
@@ -158,6 +160,10 @@ pub struct MonitorArgs {
     /// Print JSON lines instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Print the gateway's metrics (JSON) once and exit, instead of following the bus; exits
+    /// non-zero if the gateway does not answer within 5 s.
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 #[derive(Debug, Args)]
@@ -296,4 +302,42 @@ pub struct AttackArgs {
     /// The IVI media service the exploit targets.
     #[arg(long)]
     pub ivi_media: SocketAddr,
+    /// Only the steps sent from here: `outside` (the exploit) or an ECU (the requests it
+    /// sends); default: every step, from this host (the demo's loopback).
+    #[arg(long)]
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TopologyArgs {
+    #[command(subcommand)]
+    pub command: TopologyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopologyCommand {
+    /// Print the container testbed's compose file (docker-compose, format 2.4) and prepare its
+    /// state directories: one network per zone, one container per ECU (the simulated vehicle's
+    /// programs behind each agent), the V-SOC and an attacker. Images: deploy/container/build.
+    Compose(ComposeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ComposeArgs {
+    /// The vehicle's topology file; its directory is mounted into every container.
+    #[arg(long)]
+    pub topology: PathBuf,
+    /// The image every container runs (deploy/container/build makes it).
+    #[arg(long, default_value = "vsiem-testbed:latest")]
+    pub image: String,
+    /// The vehicle PKI's directory (`vsiem pki init`); each container mounts its own files.
+    #[arg(long)]
+    pub pki: PathBuf,
+    /// A directory with one writable subdirectory per container (mounted at /var/lib/vsiem),
+    /// created and planted with the simulated ECUs' file trees.
+    #[arg(long)]
+    pub state: PathBuf,
+    /// The simulated drive the signals sensors read.
+    #[arg(long, value_enum, default_value_t = Drive::Parked)]
+    pub drive: Drive,
 }

@@ -20,7 +20,9 @@ use vsiem_rules::{RuleSet, RulesError};
 use vsiem_schemas::catalog;
 use vsiem_topology::{pki, AddressMode, Topology, TopologyError};
 
-use crate::cli::{Command, FloodArgs, PkiArgs, PkiCommand, SimProgram, VehicleArgs};
+use crate::cli::{
+    Command, FloodArgs, PkiArgs, PkiCommand, SimProgram, TopologyArgs, TopologyCommand, VehicleArgs,
+};
 
 /// Runs `command`; `denials` are the access-control refusals the process's tracing layer counts
 /// (the gateway reports them).
@@ -90,6 +92,15 @@ pub async fn run(command: Command, denials: Denials) -> anyhow::Result<ExitCode>
             )
             .await
             .map_err(|e| anyhow!(e))?;
+            if args.metrics {
+                let vin = vehicle.topology.vin();
+                let answer = monitor::metrics(&session, vin, Duration::from_secs(5))
+                    .await
+                    .map_err(|e| anyhow!(e))?
+                    .context("the gateway's metrics did not answer within 5 s")?;
+                println!("{}", String::from_utf8_lossy(&answer));
+                return Ok(ExitCode::SUCCESS);
+            }
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
             let _monitor = monitor::watch(&session, vehicle.topology.vin(), tx)
                 .await
@@ -125,6 +136,12 @@ pub async fn run(command: Command, denials: Denials) -> anyhow::Result<ExitCode>
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Topology(TopologyArgs {
+            command: TopologyCommand::Compose(args),
+        }) => {
+            print!("{}", crate::testbed::compose(&args)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sim(args) => match args.program {
             SimProgram::IviMedia { listen, fs_root } => {
                 tokio::select! {
@@ -142,6 +159,7 @@ pub async fn run(command: Command, denials: Denials) -> anyhow::Result<ExitCode>
                 addressing: vehicle.addressing,
                 ivi_media: args.ivi_media,
                 persistence: Duration::from_secs(5),
+                from: args.from,
             };
             let scenario = args.scenario;
             tokio::task::block_in_place(|| {

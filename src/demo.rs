@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use vsiem_actors::monitor::{self, Record};
 use vsiem_actors::sim::attacker::{Scenario, Step};
-use vsiem_actors::sim::body;
+use vsiem_actors::sim::{self, body};
 use vsiem_actors::{bus, gateway};
 use vsiem_schemas::catalog::{self, Category};
 use vsiem_topology::pki;
@@ -31,7 +31,6 @@ use timeline::Entry;
 
 /// The ECUs the demo runs a sensor agent on.
 const SENSORS: [&str; 4] = ["tcu", "ivi", "body-dc", "chassis-dc"];
-const IVI_MEDIA_PORT: u16 = 8554;
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the demo keeps listening once the scenario's outcome is settled: for stragglers
@@ -128,8 +127,10 @@ async fn scenario(
         .topology
         .ecu_address("ivi", vehicle.addressing)
         .context("the topology has no ivi")?;
-    let ivi_media = std::net::SocketAddr::from((ivi_ip, IVI_MEDIA_PORT));
-    plant_file_trees(dir)?;
+    let ivi_media = std::net::SocketAddr::from((ivi_ip, sim::ivi_media::PORT));
+    for ecu in SENSORS {
+        sim::plant_file_tree(ecu, &dir.join(ecu))?;
+    }
 
     fleet.spawn(
         "vsoc",
@@ -268,31 +269,6 @@ fn common_args(args: &DemoArgs, dir: &Path) -> Vec<OsString> {
 
 fn args_of(words: &[&str]) -> Vec<OsString> {
     words.iter().map(OsString::from).collect()
-}
-
-/// The ECUs' file trees: the IVI's system and apps, the TCU's system, and the directories the
-/// simulated controllers write their actuator logs to.
-fn plant_file_trees(dir: &Path) -> std::io::Result<()> {
-    let files = [
-        ("ivi/opt/ivi/system/bin/ivi-hmi", "ivi-hmi 4.2.0\n"),
-        ("ivi/opt/ivi/system/bin/ivi-media", "ivi-media 4.2.0\n"),
-        ("ivi/opt/ivi/system/bin/ivi-nav", "ivi-nav 4.2.0\n"),
-        ("ivi/opt/ivi/system/bin/ivi-update", "ivi-update 4.2.0\n"),
-        ("ivi/opt/ivi/system/etc/ivi.conf", "resolver=10.10.1.2\n"),
-        (
-            "ivi/opt/ivi/apps/maps/manifest.json",
-            "{\"name\":\"maps\"}\n",
-        ),
-        ("tcu/opt/tcu/system/bin/tcu-modem", "tcu-modem 1.9.3\n"),
-        ("body-dc/var/log/.keep", ""),
-        ("chassis-dc/var/log/.keep", ""),
-    ];
-    for (path, content) in files {
-        let path = dir.join(path);
-        std::fs::create_dir_all(path.parent().expect("planted files are in directories"))?;
-        std::fs::write(path, content)?;
-    }
-    Ok(())
 }
 
 /// Waits until the gateway takes events and every sensor agent watches.

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod demo;
 mod replay;
+mod testbed;
 
 use clap::Parser;
 use tracing_subscriber::layer::{Layer, SubscriberExt};

@@ -126,6 +126,26 @@ pub async fn watch(
     })
 }
 
+/// One answer of the gateway's metrics endpoint (JSON, `gateway/ingest/metrics.rs`), or `None`
+/// if no answer came within `timeout`.
+pub async fn metrics(
+    session: &Session,
+    vin: &str,
+    timeout: std::time::Duration,
+) -> Result<Option<Vec<u8>>, BusError> {
+    let replies = session
+        .get(keys::metrics(vin, crate::gateway::ECU))
+        .timeout(timeout)
+        .await?;
+    Ok(match replies.recv_async().await {
+        Ok(reply) => reply
+            .result()
+            .ok()
+            .map(|s| s.payload().to_bytes().into_owned()),
+        Err(_) => None,
+    })
+}
+
 /// The record of one incident version.
 pub fn incident(i: &wire::Incident<'_>) -> Record {
     Record::Incident {

@@ -5,6 +5,7 @@
 
 pub mod bus;
 pub mod netns;
+pub mod testbed;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};

