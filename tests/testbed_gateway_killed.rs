@@ -15,6 +15,7 @@ mod common;
 
 use common::testbed::{agents, collect_until, Testbed, WAIT};
 use serde_json::Value;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const RULE: &str = "intrusion-then-lateral-movement";
@@ -39,14 +40,29 @@ fn every_event_arrives_once_and_the_incident_is_raised_across_a_gateway_kill_in_
             .is_some_and(|o| o.starts_with("OK")),
         "the exploit did not reach the IVI's media service: {exploit:?}"
     );
-    // Mid-attack: the IVI's sensors are reporting the intrusion.
     let mut seen = Vec::new();
     collect_until(&rx, &mut seen, WAIT, "the intrusion reported", |seen| {
         seen.iter()
             .any(|l| l["kind"] == "event" && l["ecu"] == "ivi")
     });
+    // Mid-attack: the implant moves laterally, and the gateway dies as the first detections
+    // of it cross the bus.
+    let mut first_lateral = tb
+        .attack_command("ivi", "ivi")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("docker exec starts");
+    collect_until(
+        &rx,
+        &mut seen,
+        WAIT,
+        "the lateral movement detected",
+        |seen| {
+            seen.iter()
+                .any(|l| l["kind"] == "event" && l["origin"] == "ivi" && l["ecu"] != "ivi")
+        },
+    );
     let before = tb.metrics().expect("the gateway's metrics answer");
-
     tb.kill("gateway");
     let killed = Instant::now();
     // The monitor ran in the gateway's container: it died with it.
@@ -68,6 +84,9 @@ fn every_event_arrives_once_and_the_incident_is_raised_across_a_gateway_kill_in_
     let recovery = killed.elapsed();
     let resent = total(&recovered, "duplicates");
 
+    // The implant's first try failed with the gateway (its calls had no route); it tries
+    // again.
+    first_lateral.wait().expect("the first try ends");
     let lateral = tb.attack("ivi", "ivi");
     assert!(!lateral.is_empty(), "no lateral step ran");
     collect_until(&rx, &mut seen, WAIT, "the incident escalated", |seen| {

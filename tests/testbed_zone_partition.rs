@@ -71,6 +71,11 @@ fn what_a_cut_off_zone_detects_is_delivered_once_after_the_partition_in_containe
     );
     collect_for(&rx, &mut seen, PARTITION.saturating_sub(cut.elapsed()));
     let partitioned = cut.elapsed();
+    // The cut-off agents kept running through it (an agent that cannot reach the gateway
+    // holds its events on disk, its memory bounded).
+    for ecu in CUT_OFF {
+        assert_eq!(tb.status(ecu), (true, false), "{ecu} (running, OOM-killed)");
+    }
     tb.heal("gateway");
     let healed = Instant::now();
 

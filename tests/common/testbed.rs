@@ -231,9 +231,9 @@ impl Testbed {
         command
     }
 
-    /// `vsiem attack --scenario reference --from PLACE` run in `service` (the attacker's steps
-    /// from its vantage point), which must succeed; the steps it printed.
-    pub fn attack(&self, service: &str, place: &str) -> Vec<Value> {
+    /// `vsiem attack --scenario reference --from PLACE` in `service` (the attacker's steps from
+    /// its vantage point), as a command to spawn: it prints the steps as JSON lines.
+    pub fn attack_command(&self, service: &str, place: &str) -> Command {
         let ivi = Topology::reference()
             .ecu_address("ivi", vsiem_topology::AddressMode::Container)
             .expect("the reference vehicle has an IVI");
@@ -247,8 +247,15 @@ impl Testbed {
             "--ivi-media",
             &media,
         ];
+        let mut command = self.vsiem(service, &args);
+        command.stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `attack_command`, which must succeed; the steps it printed.
+    pub fn attack(&self, service: &str, place: &str) -> Vec<Value> {
         let output = self
-            .vsiem(service, &args)
+            .attack_command(service, place)
             .output()
             .expect("docker exec runs");
         assert!(output.status.success(), "the attack failed: {output:?}");
@@ -470,17 +477,24 @@ impl Testbed {
         numbers: &[(&str, String)],
     ) -> BTreeMap<String, Memory> {
         let sent = sent(seen);
-        println!("== {scenario}: events per sensor (sent = highest seq seen by the monitor)");
         println!(
-            "{:<22} {:>8} {:>9} {:>11} {:>6}",
-            "sensor", "sent", "received", "duplicated", "lost"
+            "== {scenario}: events per sensor (sent = highest seq seen by the monitor; \
+             recorded = by every gateway run, durable; received, duplicated = by this run)"
+        );
+        println!(
+            "{:<22} {:>8} {:>9} {:>9} {:>11} {:>6}",
+            "sensor", "sent", "recorded", "received", "duplicated", "lost"
         );
         let count = |s: &Value, f: &str| s[f].as_u64().unwrap_or(0);
         if let Some(sensors) = metrics["sensors"].as_object() {
-            for (name, s) in sensors.iter().filter(|(_, s)| count(s, "received") > 0) {
+            for (name, s) in sensors
+                .iter()
+                .filter(|(_, s)| count(s, "received") > 0 || count(s, "recorded") > 0)
+            {
                 println!(
-                    "{name:<22} {:>8} {:>9} {:>11} {:>6}",
+                    "{name:<22} {:>8} {:>9} {:>9} {:>11} {:>6}",
                     sent.get(name).copied().unwrap_or(0),
+                    count(s, "recorded"),
                     count(s, "received"),
                     count(s, "duplicates") + count(s, "replays"),
                     count(s, "lost"),
