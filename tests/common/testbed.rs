@@ -375,6 +375,22 @@ impl Testbed {
         (words.next() == Some("true"), words.next() == Some("true"))
     }
 
+    /// Asserts that every container of the testbed still runs, none was killed for memory,
+    /// and each stayed below its limit (`memory`, from `report`).
+    pub fn assert_within_limits(&self, memory: &BTreeMap<String, Memory>) {
+        let services = self.compose(&["ps", "--services"]);
+        for service in services.split_whitespace() {
+            assert_eq!(
+                self.status(service),
+                (true, false),
+                "{service} (running, OOM-killed)"
+            );
+        }
+        for (service, m) in memory {
+            assert!(m.peak < m.limit, "{service} reached its memory limit");
+        }
+    }
+
     /// Drops, in `service`'s container, every packet matching one of `rules` (a hook, `input`,
     /// `output` or `forward`, and an nft match), in the testbed's own table; `heal` removes
     /// them all.
