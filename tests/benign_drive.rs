@@ -11,7 +11,8 @@ fn a_benign_drive_raises_nothing_and_blocks_nothing() {
     let s = summary(&lines);
     assert!(
         output.status.success(),
-        "demo failed: {s}\nstderr:\n{}",
+        "demo failed: {s}\nevents: {:#?}\nstderr:\n{}",
+        of_kind(&lines, "event"),
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(s["outcome"], "quiet");

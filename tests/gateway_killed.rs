@@ -41,8 +41,11 @@ fn every_event_is_recorded_exactly_once_across_a_gateway_kill() {
         "files",
         "--rate",
         &RATE.to_string(),
+        "--count",
+        &(RATE * DURATION_MS / 1000).to_string(),
+        // Until the count is sent: a duration alone ends a paced sender one event short.
         "--duration-ms",
-        &DURATION_MS.to_string(),
+        &(4 * DURATION_MS).to_string(),
         "--state-dir",
         outbox.path().to_str().unwrap(),
     ]);

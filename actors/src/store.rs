@@ -81,20 +81,12 @@ fn restrict(dir: &Path) -> Result<(), StoreError> {
     })
 }
 
-/// A write transaction on the hot path (events, sequence records): committed to the file
+/// A write transaction (events, sequence records, escalations): committed to the file
 /// without waiting for the disk (redb's `Eventual`), so it survives the process being killed
 /// or crashing (the kernel holds the pages); a power cut may lose the commits of the last
 /// seconds. Waiting for the disk on every event would put an fsync into detect-to-block.
 pub fn begin(db: &Database) -> Result<WriteTransaction, StoreError> {
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Eventual);
-    Ok(txn)
-}
-
-/// A write transaction that is on the disk when `commit` returns (escalations: rare, and the
-/// carmaker's record of the incident).
-pub fn begin_synced(db: &Database) -> Result<WriteTransaction, StoreError> {
-    let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::Immediate);
     Ok(txn)
 }

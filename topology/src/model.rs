@@ -328,8 +328,8 @@ pub struct Limits {
     /// Events one sensor agent keeps on disk until the gateway acknowledges them; past it the
     /// lowest severity (the oldest among equals) is dropped, counted and reported.
     pub uplink_queue_events: usize,
-    /// Incident versions the gateway keeps on disk until the V-SOC acknowledges them; past it
-    /// the oldest superseded version (else the oldest) is dropped, counted and reported.
+    /// Incidents the gateway keeps on disk until the V-SOC acknowledges them (a newer version
+    /// replaces the one waiting); past it the oldest version is dropped, counted and reported.
     pub escalation_queue_incidents: usize,
     // --- network sensor input ---
     /// A captured frame longer than this (Ethernet header and tags included, FCS not) is not

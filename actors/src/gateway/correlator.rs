@@ -1,7 +1,13 @@
 //! The correlator: runs the gateway's rule set ([`vsiem_rules`]) over the verified event stream,
 //! each event judged against the vehicle state at its own time, and keeps the incidents the
-//! rules raise (see [`incidents`]): escalates every new version, asks the responder to contain
+//! rules raise (see [`incidents`]): escalates their versions, asks the responder to contain
 //! them, and closes them when they have been quiet for the response policy's close delay.
+//!
+//! A raised or upgraded incident, a settled response and a closed incident are escalated at
+//! once; an event folded into an incident only marks it, and the marked incidents are escalated
+//! every [`UPDATE_PERIOD`]. An incident a flood folds a thousand events a second into is thus
+//! five versions a second on the bus and in the escalation queue, not a thousand copies of a
+//! growing list of references. The responder still hears of every change at once.
 //!
 //! A new rule set (a reload) replaces the old one between two events: nothing in flight is
 //! lost, and the windows and open incidents of unchanged rules carry over.
@@ -9,6 +15,7 @@
 pub mod incidents;
 pub mod vehicle;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +38,8 @@ pub type Process = (u32, String);
 
 /// How often quiet incidents are looked for.
 const CLOSE_CHECK: Duration = Duration::from_secs(1);
+/// How often the incidents that events were folded into are escalated.
+pub const UPDATE_PERIOD: Duration = Duration::from_millis(200);
 
 pub struct Correlator;
 
@@ -52,6 +61,8 @@ pub struct CorrelatorState {
     engine: Engine,
     book: Book,
     vehicle: VehicleHistory,
+    /// Incidents events were folded into since they were last escalated.
+    folded: BTreeSet<u64>,
 }
 
 pub enum CorrelatorMsg {
@@ -66,6 +77,7 @@ pub enum CorrelatorMsg {
     /// A new, validated rule set.
     Rules(Arc<RuleSet>),
     CloseQuiet,
+    EscalateFolded,
 }
 
 impl Actor for Correlator {
@@ -79,11 +91,13 @@ impl Actor for Correlator {
         args: CorrelatorArgs,
     ) -> Result<Self::State, ActorError> {
         myself.send_interval(CLOSE_CHECK, || CorrelatorMsg::CloseQuiet);
+        myself.send_interval(UPDATE_PERIOD, || CorrelatorMsg::EscalateFolded);
         Ok(CorrelatorState {
             engine: Engine::new(Arc::clone(&args.rules)),
             book: Book::numbered_after(args.last_incident_id),
             args,
             vehicle: VehicleHistory::default(),
+            folded: BTreeSet::new(),
         })
     }
 
@@ -105,6 +119,7 @@ impl Actor for Correlator {
                 actions,
             } => {
                 if let Some(incident) = state.book.settled(incident_id, actions, now_ns()) {
+                    state.folded.remove(&incident_id);
                     let _ = state
                         .args
                         .escalator
@@ -120,6 +135,12 @@ impl Actor for Correlator {
                 state.engine.replace(rules);
             }
             CorrelatorMsg::CloseQuiet => state.close_quiet(),
+            CorrelatorMsg::EscalateFolded => {
+                let now = now_ns();
+                for id in std::mem::take(&mut state.folded) {
+                    state.escalate(id, now);
+                }
+            }
         }
         Ok(())
     }
@@ -133,16 +154,22 @@ impl CorrelatorState {
         });
         let now = now_ns();
         let mut changed: Vec<u64> = Vec::new();
+        let mut escalate_now: Vec<u64> = Vec::new();
         for outcome in &outcomes {
             let change = self.book.apply(outcome, at, now);
             match change {
                 Change::Raised(id) => {
-                    info!(incident = id, rule = %outcome.detector.name, "Incident raised.")
+                    info!(incident = id, rule = %outcome.detector.name, "Incident raised.");
+                    escalate_now.push(id);
                 }
                 Change::Upgraded(id) => {
-                    info!(incident = id, rule = %outcome.detector.name, "Incident upgraded.")
+                    info!(incident = id, rule = %outcome.detector.name, "Incident upgraded.");
+                    escalate_now.push(id);
                 }
-                Change::Folded(_) | Change::Unchanged(_) => {}
+                Change::Folded(id) => {
+                    self.folded.insert(id);
+                }
+                Change::Unchanged(_) => {}
             }
             if change != Change::Unchanged(change.incident())
                 && !changed.contains(&change.incident())
@@ -150,15 +177,24 @@ impl CorrelatorState {
                 changed.push(change.incident());
             }
         }
+        escalate_now.dedup();
+        for id in escalate_now {
+            self.folded.remove(&id);
+            self.escalate(id, now);
+        }
         for id in changed {
-            let Some(incident) = self.book.get(id) else {
-                continue;
-            };
-            let mut draft = incident.draft.clone();
-            draft.updated_ns = now;
-            let _ = self.args.escalator.cast(EscalatorMsg::Escalate(draft));
             self.respond(id);
         }
+    }
+
+    /// Escalates the incident `id` as it now stands.
+    fn escalate(&self, id: u64, now: u64) {
+        let Some(incident) = self.book.get(id) else {
+            return;
+        };
+        let mut draft = incident.draft.clone();
+        draft.updated_ns = now;
+        let _ = self.args.escalator.cast(EscalatorMsg::Escalate(draft));
     }
 
     /// Asks the responder to contain an incident as it now stands; it issues only new orders.
@@ -196,6 +232,7 @@ impl CorrelatorState {
                 self.engine.close(detector, group);
             }
             info!(incident = id, "Incident closed: quiet for the close delay.");
+            self.folded.remove(&id);
             if let Some(responder) = &self.args.responder {
                 let _ = responder.cast(ResponderMsg::Revoke(id));
             }

@@ -2,11 +2,12 @@
 //! delivers it to the V-SOC, retrying until the V-SOC acknowledges it. The V-SOC's receipt is
 //! published on the bus too, as the record that the carmaker was told.
 //!
-//! Every version waits in a durable queue (`queue`, the gateway's store) and is delivered in
-//! the order it was raised, one at a time: the next only once the V-SOC acknowledged the one
-//! before. Incidents raised while the V-SOC is unreachable (or before a gateway restart) wait
-//! on disk and arrive, in order, when it answers again. A version whose receipt was lost is
-//! sent again; the V-SOC stores each version once.
+//! Every version waits in a durable queue (`queue`, the gateway's store; a newer version of an
+//! incident takes the place of the one waiting) and is delivered in the order the incidents
+//! were raised, one at a time: the next only once the V-SOC acknowledged the one before.
+//! Incidents raised while the V-SOC is unreachable (or before a gateway restart) wait on disk
+//! and arrive, in order and in their latest state, when it answers again. A version whose
+//! receipt was lost is sent again; the V-SOC stores each version once.
 
 pub mod queue;
 
@@ -30,6 +31,9 @@ use queue::Queue;
 pub const SENSOR: &str = "escalator";
 
 const RETRY: Duration = Duration::from_secs(1);
+/// How often the queue's drops are reported: one report per period, whatever their number (a
+/// report per drop became an event, an incident update and a version to queue of its own).
+const REPORT_PERIOD: Duration = Duration::from_secs(1);
 
 pub struct Escalator;
 
@@ -71,6 +75,7 @@ pub enum EscalatorMsg {
         reason: String,
     },
     Retry,
+    ReportDrops,
 }
 
 impl Actor for Escalator {
@@ -83,6 +88,7 @@ impl Actor for Escalator {
         myself: ActorRef<Self::Msg>,
         args: EscalatorArgs,
     ) -> Result<Self::State, ActorError> {
+        myself.send_interval(REPORT_PERIOD, || EscalatorMsg::ReportDrops);
         // The uplink may be down for hours; the gateway does not wait for it to start.
         let role = bus::Role::Client {
             connect: args.vsoc.clone(),
@@ -126,7 +132,6 @@ impl Actor for Escalator {
                 state.args.queue.push(incident.incident_id, bytes)?;
                 let key = keys::incident(&state.args.vin);
                 state.publishers.put(&key, bytes).await?;
-                state.report_drops();
             }
             EscalatorMsg::Connected(session) => {
                 info!(vsoc = ?state.args.vsoc, "V-SOC uplink open.");
@@ -154,6 +159,7 @@ impl Actor for Escalator {
                 myself.send_after(RETRY, || EscalatorMsg::Retry);
             }
             EscalatorMsg::Retry => state.backing_off = false,
+            EscalatorMsg::ReportDrops => state.report_drops(),
         }
         state.deliver(&myself)?;
         Ok(())
@@ -208,7 +214,7 @@ impl EscalatorState {
         let report = SensorHealthDraft {
             subject: "escalation queue".into(),
             reason: format!(
-                "queue of {} incident versions waiting for the V-SOC full: superseded versions dropped first",
+                "queue of {} incidents waiting for the V-SOC full: the oldest dropped",
                 self.args.queue.capacity()
             ),
             restarts: 0,

@@ -276,6 +276,8 @@ impl Book {
     }
 
     /// Records what the responder did; an incident whose every order was applied is contained.
+    /// `None` when that changes nothing (the responder reports again after every event folded
+    /// into the incident, mostly with no new order): no new version to escalate.
     pub fn settled(
         &mut self,
         id: u64,
@@ -286,8 +288,12 @@ impl Book {
         let contained =
             !actions.is_empty() && actions.iter().all(|a| a.status == AckStatus::Applied);
         let d = &mut incident.draft;
+        let contains = contained && d.state == IncidentState::Open;
+        if d.actions == actions && !contains {
+            return None;
+        }
         d.actions = actions;
-        if contained && d.state == IncidentState::Open {
+        if contains {
             d.state = IncidentState::Contained;
         }
         d.updated_ns = now_ns;
@@ -530,15 +536,19 @@ mod tests {
         let state = |book: &mut Book, actions| book.settled(1, actions, 150).map(|d| d.state);
         assert_eq!(
             state(&mut book, vec![]),
+            None,
+            "nothing done: no new version"
+        );
+        let partly = vec![action(AckStatus::Applied), action(AckStatus::Unsupported)];
+        assert_eq!(
+            state(&mut book, partly.clone()),
             Some(IncidentState::Open),
-            "nothing done is not contained"
+            "not all applied: not contained"
         );
         assert_eq!(
-            state(
-                &mut book,
-                vec![action(AckStatus::Applied), action(AckStatus::Unsupported)]
-            ),
-            Some(IncidentState::Open)
+            state(&mut book, partly),
+            None,
+            "the same again: no new version"
         );
         assert_eq!(
             state(&mut book, vec![action(AckStatus::Applied)]),

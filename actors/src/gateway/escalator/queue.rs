@@ -1,16 +1,25 @@
-//! The escalator's durable queue: every incident version waits in the gateway's store, in the
-//! order it was raised, until the V-SOC acknowledges it; a gateway restart resumes at the
-//! oldest. Each push is on the disk before it returns (incidents are rare and they are the
-//! carmaker's record).
+//! The escalator's durable queue: incident versions wait in the gateway's store, in the order
+//! their incidents were raised, until the V-SOC acknowledges them; a gateway restart resumes at
+//! the oldest.
 //!
-//! Full (`limits.escalation_queue_incidents`): the oldest version that a newer version of the
-//! same incident supersedes goes first (the V-SOC still gets the incident's latest state), else
-//! the oldest version. Each is counted; the escalator reports the count.
+//! While a version waits, a newer version of the same incident takes its place (its position
+//! in the queue, so incidents stay in the order they were raised): the V-SOC gets each
+//! incident's latest state, not every step of it, and an incident updated by every event of a
+//! flood holds one place, not thousands. Only the oldest version (the one that may be on its
+//! way to the V-SOC) is never replaced; a newer version of its incident waits behind.
+//!
+//! Writes are committed without waiting for the disk (`store::begin`): they survive the gateway
+//! being killed or crashing, and a power cut may lose the versions of the last seconds. Waiting
+//! for the disk on every version throttled the escalator below the rate a flood updates an
+//! incident at, and its mailbox grew without bound.
+//!
+//! Full (`limits.escalation_queue_incidents`, which with the replacement above counts
+//! incidents): the oldest version goes. Each is counted; the escalator reports the count.
 //!
 //! The store also remembers the highest incident id ever queued, so that a restarted gateway
 //! numbers its incidents after it and the V-SOC never sees two incidents under one id.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use redb::{Database, ReadableTable, TableDefinition};
@@ -35,6 +44,8 @@ pub struct Queue {
     capacity: usize,
     /// Order to incident id.
     waiting: BTreeMap<u64, u64>,
+    /// Incident id to the order of its version waiting behind the oldest, if any.
+    replaceable: HashMap<u64, u64>,
     next_order: u64,
     last_incident_id: u64,
     dropped: u64,
@@ -44,7 +55,7 @@ pub struct Queue {
 impl Queue {
     /// Opens the queue in `db` with the versions a previous run left waiting.
     pub fn open(db: Arc<Database>, capacity: usize) -> Result<Self, StoreError> {
-        let txn = store::begin_synced(&db)?;
+        let txn = store::begin(&db)?;
         let mut waiting = BTreeMap::new();
         let last_incident_id;
         {
@@ -59,10 +70,16 @@ impl Queue {
         }
         txn.commit()?;
         let next_order = waiting.keys().next_back().map_or(1, |last| last + 1);
+        let replaceable = waiting
+            .iter()
+            .skip(1)
+            .map(|(&order, &id)| (id, order))
+            .collect();
         Ok(Self {
             db,
             capacity: capacity.max(1),
             waiting,
+            replaceable,
             next_order,
             last_incident_id,
             dropped: 0,
@@ -83,41 +100,53 @@ impl Queue {
         self.waiting.is_empty()
     }
 
-    /// Queues one version of `incident_id`, making room first when the queue is full.
+    /// Queues one version of `incident_id`: in the place of its version waiting behind the
+    /// oldest, if there is one, else at the end, making room first when the queue is full.
     pub fn push(&mut self, incident_id: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        let evict = (self.waiting.len() >= self.capacity).then(|| self.victim());
-        let order = self.next_order;
         let last = self.last_incident_id.max(incident_id);
-        let txn = store::begin_synced(&self.db)?;
+        let replaced = self.replaceable.get(&incident_id).copied();
+        let order = replaced.unwrap_or(self.next_order);
+        let evict = match replaced {
+            None if self.waiting.len() >= self.capacity => self.waiting.keys().next().copied(),
+            _ => None,
+        };
+        let txn = store::begin(&self.db)?;
         {
             let mut versions = txn.open_table(VERSIONS)?;
-            if let Some(old) = evict.flatten() {
+            if let Some(old) = evict {
                 versions.remove(old)?;
             }
             versions.insert(order, (incident_id, bytes))?;
             txn.open_table(META)?.insert("last_incident_id", last)?;
         }
         txn.commit()?;
-        if let Some(old) = evict.flatten() {
-            self.waiting.remove(&old);
+        if let Some(old) = evict {
+            self.forget(old);
             self.dropped += 1;
         }
-        self.waiting.insert(order, incident_id);
-        self.next_order += 1;
+        if replaced.is_none() {
+            self.waiting.insert(order, incident_id);
+            self.next_order += 1;
+            if self.waiting.len() > 1 {
+                self.replaceable.insert(incident_id, order);
+            }
+        }
         self.last_incident_id = last;
         Ok(())
     }
 
-    /// What a full queue drops: the oldest superseded version, else the oldest.
-    fn victim(&self) -> Option<u64> {
-        let superseded = self.waiting.iter().find(|&(&order, &id)| {
-            self.waiting
-                .range(order + 1..)
-                .any(|(_, &later)| later == id)
-        });
-        superseded
-            .or_else(|| self.waiting.iter().next())
-            .map(|(&order, _)| order)
+    /// `order` leaves the queue; the version behind it, now the oldest, is no longer replaced.
+    fn forget(&mut self, order: u64) {
+        if let Some(id) = self.waiting.remove(&order) {
+            if self.replaceable.get(&id) == Some(&order) {
+                self.replaceable.remove(&id);
+            }
+        }
+        if let Some((&head, &id)) = self.waiting.iter().next() {
+            if self.replaceable.get(&id) == Some(&head) {
+                self.replaceable.remove(&id);
+            }
+        }
     }
 
     /// The oldest version waiting, with its bytes.
@@ -140,10 +169,10 @@ impl Queue {
 
     /// The V-SOC acknowledged the version `order`: it leaves the queue.
     pub fn remove(&mut self, order: u64) -> Result<(), StoreError> {
-        let txn = store::begin_synced(&self.db)?;
+        let txn = store::begin(&self.db)?;
         txn.open_table(VERSIONS)?.remove(order)?;
         txn.commit()?;
-        self.waiting.remove(&order);
+        self.forget(order);
         Ok(())
     }
 
@@ -205,24 +234,75 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_drops_superseded_versions_first_then_the_oldest() {
+    fn a_waiting_version_is_replaced_in_its_place_but_never_the_oldest() {
         let dir = tempfile::tempdir().unwrap();
-        let mut q = queue(&dir, 3);
-        for (id, bytes) in [(1, b"1a"), (2, b"2a"), (1, b"1b")] {
+        let mut q = queue(&dir, 16);
+        for (id, bytes) in [
+            (1, b"1a"),
+            (2, b"2a"),
+            (1, b"1b"),
+            (2, b"2b"),
+            (1, b"1c"),
+            (3, b"3a"),
+        ] {
             q.push(id, bytes).unwrap();
         }
-        // 1a is superseded by 1b: it goes.
-        q.push(3, b"3a").unwrap();
-        assert_eq!(q.unreported_drops(), 1);
-        // Nothing superseded now: the oldest (2a) goes.
+        // 1a may be on its way: kept. 2b took 2a's place, 1c took 1b's.
+        assert_eq!(q.len(), 4);
+        let head = q.head().unwrap().unwrap();
+        q.remove(head.order).unwrap();
+        // 2b is the oldest now: never replaced, a newer version waits behind it.
+        q.push(2, b"2c").unwrap();
+        assert_eq!(
+            drain(&mut q),
+            [
+                (2, b"2b".to_vec()),
+                (1, b"1c".to_vec()),
+                (3, b"3a".to_vec()),
+                (2, b"2c".to_vec())
+            ]
+        );
+        assert_eq!(q.unreported_drops(), 0);
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_oldest_and_replacing_needs_no_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = queue(&dir, 3);
+        for (id, bytes) in [(1, b"1a"), (2, b"2a"), (3, b"3a"), (2, b"2b")] {
+            q.push(id, bytes).unwrap();
+        }
+        assert_eq!((q.unreported_drops(), q.len()), (0, 3));
         q.push(4, b"4a").unwrap();
         assert_eq!((q.unreported_drops(), q.len()), (1, 3));
         assert_eq!(
             drain(&mut q),
             [
-                (1, b"1b".to_vec()),
+                (2, b"2b".to_vec()),
                 (3, b"3a".to_vec()),
                 (4, b"4a".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn replacement_resumes_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut q = queue(&dir, 16);
+            for (id, bytes) in [(1, b"1a"), (2, b"2a")] {
+                q.push(id, bytes).unwrap();
+            }
+        }
+        let mut q = queue(&dir, 16);
+        q.push(2, b"2b").unwrap();
+        q.push(1, b"1b").unwrap();
+        assert_eq!(
+            drain(&mut q),
+            [
+                (1, b"1a".to_vec()),
+                (2, b"2b".to_vec()),
+                (1, b"1b".to_vec())
             ]
         );
     }
