@@ -14,33 +14,9 @@ mod common;
 use common::testbed::{collect_for, collect_until, Testbed, WAIT};
 use serde_json::Value;
 use std::time::Duration;
-use vsiem_actors::sim::{body, ivi_media};
-use vsiem_topology::{AddressMode, Topology};
+use vsiem_actors::sim::body;
 
 const RULE: &str = "intrusion-then-lateral-movement";
-
-/// The attacker's steps run in `service`, from `place`.
-fn attack(tb: &Testbed, service: &str, place: &str) -> Vec<Value> {
-    let ivi = Topology::reference()
-        .ecu_address("ivi", AddressMode::Container)
-        .unwrap();
-    let media = format!("{ivi}:{}", ivi_media::PORT);
-    let args = [
-        "attack",
-        "--scenario",
-        "reference",
-        "--from",
-        place,
-        "--ivi-media",
-        &media,
-    ];
-    let output = tb.vsiem(service, &args).output().expect("docker exec runs");
-    assert!(output.status.success(), "the attack failed: {output:?}");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON step"))
-        .collect()
-}
 
 /// Orders to `target` whose action contains `action`, and whether each was acked applied.
 fn acked(seen: &[Value], target: &str, action: &str) -> Vec<bool> {
@@ -62,14 +38,14 @@ fn the_reference_attack_is_detected_at_the_ivi_and_blocked_in_containers() {
     let Some((tb, _monitor, rx)) = Testbed::up("reference", "parked") else {
         return;
     };
-    let exploit = attack(&tb, "attacker", "outside");
+    let exploit = tb.attack("attacker", "outside");
     assert!(
         exploit[0]["outcome"]
             .as_str()
             .is_some_and(|o| o.starts_with("OK")),
         "the exploit did not reach the IVI's media service: {exploit:?}"
     );
-    let lateral = attack(&tb, "ivi", "ivi");
+    let lateral = tb.attack("ivi", "ivi");
 
     let mut seen = Vec::new();
     collect_until(&rx, &mut seen, WAIT, "the incident contained", |seen| {
@@ -135,13 +111,11 @@ fn the_reference_attack_is_detected_at_the_ivi_and_blocked_in_containers() {
     );
 
     // The V-SOC has the incident.
-    let store =
-        std::fs::read_to_string(tb.state("vsoc").join("vsoc-incidents.jsonl")).unwrap_or_default();
+    let store = tb.vsoc_store();
     let stored = store
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .iter()
         .any(|i| i["origin_ecu"] == "ivi" && i["rule"] == RULE);
-    assert!(stored, "the V-SOC's store lacks the incident: {store}");
+    assert!(stored, "the V-SOC's store lacks the incident: {store:#?}");
 
     let metrics = tb.metrics().expect("the gateway's metrics answer");
     let memory = tb.report("reference attack", &seen, &metrics);

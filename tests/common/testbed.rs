@@ -96,6 +96,16 @@ fn remove_leftovers() {
     }
 }
 
+/// The ECUs that run a sensor agent.
+pub fn agents() -> Vec<String> {
+    Topology::reference()
+        .ecus
+        .iter()
+        .filter(|e| !e.sensors.is_empty())
+        .map(|e| e.name.clone())
+        .collect()
+}
+
 /// Memory of one container, from its cgroup (v1 or v2).
 #[derive(Debug, Clone, Copy)]
 pub struct Memory {
@@ -163,12 +173,7 @@ impl Testbed {
         testbed.compose(&["up", "-d", "--no-color", "gateway", "vsoc"]);
         let (monitor, rx) = testbed.monitor();
         testbed.compose(&["up", "-d", "--no-color"]);
-        let agents: Vec<String> = Topology::reference()
-            .ecus
-            .iter()
-            .filter(|e| !e.sensors.is_empty())
-            .map(|e| e.name.clone())
-            .collect();
+        let agents = agents();
         let agents: Vec<&str> = agents.iter().map(String::as_str).collect();
         super::wait_up(&rx, WAIT, &agents);
         Some((testbed, monitor, rx))
@@ -224,6 +229,76 @@ impl Testbed {
             .args(args)
             .args(["--addressing", "container"]);
         command
+    }
+
+    /// `vsiem attack --scenario reference --from PLACE` in `service` (the attacker's steps from
+    /// its vantage point), as a command to spawn: it prints the steps as JSON lines.
+    pub fn attack_command(&self, service: &str, place: &str) -> Command {
+        let ivi = Topology::reference()
+            .ecu_address("ivi", vsiem_topology::AddressMode::Container)
+            .expect("the reference vehicle has an IVI");
+        let media = format!("{ivi}:{}", vsiem_actors::sim::ivi_media::PORT);
+        let args = [
+            "attack",
+            "--scenario",
+            "reference",
+            "--from",
+            place,
+            "--ivi-media",
+            &media,
+        ];
+        let mut command = self.vsiem(service, &args);
+        command.stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `attack_command`, which must succeed; the steps it printed.
+    pub fn attack(&self, service: &str, place: &str) -> Vec<Value> {
+        let output = self
+            .attack_command(service, place)
+            .output()
+            .expect("docker exec runs");
+        assert!(output.status.success(), "the attack failed: {output:?}");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON step"))
+            .collect()
+    }
+
+    /// The incident versions in the V-SOC's store (its state directory), in the order stored.
+    pub fn vsoc_store(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.state("vsoc").join("vsoc-incidents.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON incident version"))
+            .collect()
+    }
+
+    /// Polls the metrics, draining `rx` into `seen`, until every sensor's lane has caught up
+    /// with what the monitor saw it send (`caught_up`); panics with the last answer and why
+    /// after `timeout`.
+    pub fn wait_caught_up(
+        &self,
+        rx: &mpsc::Receiver<Value>,
+        seen: &mut Vec<Value>,
+        timeout: Duration,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut last = (None, String::from("no metrics answered"));
+        while Instant::now() < deadline {
+            seen.extend(rx.try_iter());
+            if let Some(m) = self.metrics() {
+                match caught_up(&m, seen) {
+                    Ok(()) => return m,
+                    Err(why) => last = (Some(m), why),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        panic!(
+            "the sensors' lanes never caught up within {timeout:?}: {}; last: {:#?}",
+            last.1, last.0
+        );
     }
 
     /// `vsiem monitor --json` in the gateway's container (its pid kept for `stop_monitor`:
@@ -300,16 +375,35 @@ impl Testbed {
         (words.next() == Some("true"), words.next() == Some("true"))
     }
 
-    /// Drops, in `service`'s container, every forwarded packet matching `rule` (nft syntax),
-    /// in the testbed's own table; `heal` removes them all.
-    fn fault(&self, service: &str, rules: &[String]) {
-        let mut script = format!(
-            "table inet {FAULT_TABLE} {{ chain forward {{ type filter hook forward priority -20; policy accept; }} }}\n"
-        );
-        for rule in rules {
+    /// Asserts that every container of the testbed still runs, none was killed for memory,
+    /// and each stayed below its limit (`memory`, from `report`).
+    pub fn assert_within_limits(&self, memory: &BTreeMap<String, Memory>) {
+        let services = self.compose(&["ps", "--services"]);
+        for service in services.split_whitespace() {
+            assert_eq!(
+                self.status(service),
+                (true, false),
+                "{service} (running, OOM-killed)"
+            );
+        }
+        for (service, m) in memory {
+            assert!(m.peak < m.limit, "{service} reached its memory limit");
+        }
+    }
+
+    /// Drops, in `service`'s container, every packet matching one of `rules` (a hook, `input`,
+    /// `output` or `forward`, and an nft match), in the testbed's own table; `heal` removes
+    /// them all.
+    fn fault(&self, service: &str, rules: &[(&str, String)]) {
+        let mut script = format!("table inet {FAULT_TABLE} {{\n");
+        for hook in ["input", "output", "forward"] {
             script.push_str(&format!(
-                "add rule inet {FAULT_TABLE} forward {rule} drop\n"
+                "  chain {hook} {{ type filter hook {hook} priority -20; policy accept; }}\n"
             ));
+        }
+        script.push_str("}\n");
+        for (hook, rule) in rules {
+            script.push_str(&format!("add rule inet {FAULT_TABLE} {hook} {rule} drop\n"));
         }
         let file = format!("/var/lib/vsiem/{FAULT_TABLE}.nft");
         std::fs::write(
@@ -320,13 +414,18 @@ impl Testbed {
         self.exec_ok(service, &["nft", "-f", &file]);
     }
 
-    /// Cuts `zone` off the other zones: the gateway forwards nothing into or out of it (its
-    /// ECUs still reach the gateway itself, as on a vehicle whose zonal switch lost its
-    /// uplink they would not: use `kill` for that).
+    /// Cuts `zone` off the gateway, as a zonal switch that lost its uplink would: nothing
+    /// between the zone's ECUs and the gateway itself (its router, its ingest), nothing
+    /// forwarded into or out of the zone. The ECUs of the zone still reach each other.
     pub fn partition_zone(&self, zone: &str) {
         self.fault(
             "gateway",
-            &[format!("iifname \"{zone}\""), format!("oifname \"{zone}\"")],
+            &[
+                ("input", format!("iifname \"{zone}\"")),
+                ("output", format!("oifname \"{zone}\"")),
+                ("forward", format!("iifname \"{zone}\"")),
+                ("forward", format!("oifname \"{zone}\"")),
+            ],
         );
     }
 
@@ -335,7 +434,10 @@ impl Testbed {
         let vsoc = Topology::reference().vsoc_address(vsiem_topology::AddressMode::Container);
         self.fault(
             "tcu",
-            &[format!("ip daddr {vsoc}"), format!("ip saddr {vsoc}")],
+            &[
+                ("forward", format!("ip daddr {vsoc}")),
+                ("forward", format!("ip saddr {vsoc}")),
+            ],
         );
     }
 
@@ -379,24 +481,36 @@ impl Testbed {
         seen: &[Value],
         metrics: &Value,
     ) -> BTreeMap<String, Memory> {
-        let mut sent: BTreeMap<String, u64> = BTreeMap::new();
-        for l in seen.iter().filter(|l| l["kind"] == "event") {
-            let key = format!("{}/{}", text(&l["ecu"]), text(&l["sensor"]));
-            let seq = l["seq"].as_u64().unwrap_or(0);
-            let entry = sent.entry(key).or_default();
-            *entry = (*entry).max(seq);
-        }
-        println!("== {scenario}: events per sensor (sent = highest seq seen by the monitor)");
+        self.report_with(scenario, seen, metrics, &[])
+    }
+
+    /// `report`, and the scenario's own numbers (a recovery time...), one line each.
+    pub fn report_with(
+        &self,
+        scenario: &str,
+        seen: &[Value],
+        metrics: &Value,
+        numbers: &[(&str, String)],
+    ) -> BTreeMap<String, Memory> {
+        let sent = sent(seen);
         println!(
-            "{:<22} {:>8} {:>9} {:>11} {:>6}",
-            "sensor", "sent", "received", "duplicated", "lost"
+            "== {scenario}: events per sensor (sent = highest seq seen by the monitor; \
+             recorded = by every gateway run, durable; received, duplicated = by this run)"
+        );
+        println!(
+            "{:<22} {:>8} {:>9} {:>9} {:>11} {:>6}",
+            "sensor", "sent", "recorded", "received", "duplicated", "lost"
         );
         let count = |s: &Value, f: &str| s[f].as_u64().unwrap_or(0);
         if let Some(sensors) = metrics["sensors"].as_object() {
-            for (name, s) in sensors.iter().filter(|(_, s)| count(s, "received") > 0) {
+            for (name, s) in sensors
+                .iter()
+                .filter(|(_, s)| count(s, "received") > 0 || count(s, "recorded") > 0)
+            {
                 println!(
-                    "{name:<22} {:>8} {:>9} {:>11} {:>6}",
+                    "{name:<22} {:>8} {:>9} {:>9} {:>11} {:>6}",
                     sent.get(name).copied().unwrap_or(0),
+                    count(s, "recorded"),
                     count(s, "received"),
                     count(s, "duplicates") + count(s, "replays"),
                     count(s, "lost"),
@@ -412,6 +526,9 @@ impl Testbed {
                 m.limit as f64 / 1048576.0,
                 100.0 * m.peak as f64 / m.limit as f64
             );
+        }
+        for (what, number) in numbers {
+            println!("== {scenario}: {what}: {number}");
         }
         println!(
             "== {scenario}: {:.1} s",
@@ -474,4 +591,67 @@ pub fn collect_for(rx: &mpsc::Receiver<Value>, seen: &mut Vec<Value>, d: Duratio
             seen.push(line);
         }
     }
+}
+
+/// Highest sequence number the monitor saw each sensor send ("ecu/sensor"), resends included.
+pub fn sent(seen: &[Value]) -> BTreeMap<String, u64> {
+    let mut sent: BTreeMap<String, u64> = BTreeMap::new();
+    for l in seen.iter().filter(|l| l["kind"] == "event") {
+        let key = format!("{}/{}", text(&l["ecu"]), text(&l["sensor"]));
+        let seq = l["seq"].as_u64().unwrap_or(0);
+        let entry = sent.entry(key).or_default();
+        *entry = (*entry).max(seq);
+    }
+    sent
+}
+
+/// Whether every event the monitor saw a sensor send was recorded exactly once: per sensor of
+/// the gateway's durable records, `recorded == last_seq` (each sequence number once, the
+/// store having been made before the sensors' first events), no gap, nothing lost or stale,
+/// its lane empty, and `last_seq` at least the highest sequence number seen. The gateway's own
+/// reporters (ingest, escalator...) publish without a lane and may have no record.
+pub fn caught_up(metrics: &Value, seen: &[Value]) -> Result<(), String> {
+    let count = |s: &Value, f: &str| s[f].as_u64().unwrap_or(0);
+    let sensors = metrics["sensors"]
+        .as_object()
+        .ok_or("no sensors in the metrics")?;
+    for (name, s) in sensors.iter().filter(|(_, s)| !s["last_seq"].is_null()) {
+        let (recorded, last) = (count(s, "recorded"), count(s, "last_seq"));
+        if recorded != last {
+            return Err(format!("{name}: recorded {recorded}, last_seq {last}"));
+        }
+        for field in ["gaps", "lost", "stale", "queue_depth"] {
+            if count(s, field) != 0 {
+                return Err(format!("{name}: {field} {}", count(s, field)));
+            }
+        }
+    }
+    for (name, seq) in sent(seen) {
+        let last = sensors.get(&name).map(|s| count(s, "last_seq"));
+        match last {
+            None if name.starts_with("gateway/") => {}
+            None => return Err(format!("{name}: sent up to {seq}, no record")),
+            Some(last) if last < seq => {
+                return Err(format!("{name}: sent up to {seq}, recorded up to {last}"))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The incident versions the monitor saw the gateway publish, (id, version time), in order.
+pub fn incident_versions(seen: &[Value]) -> Vec<(u64, u64)> {
+    seen.iter()
+        .filter(|l| l["kind"] == "incident")
+        .filter_map(|l| Some((l["id"].as_u64()?, l["ts_ns"].as_u64()?)))
+        .collect()
+}
+
+/// The versions of the V-SOC's store, (id, version time), in the order stored.
+pub fn stored_versions(store: &[Value]) -> Vec<(u64, u64)> {
+    store
+        .iter()
+        .filter_map(|v| Some((v["incident_id"].as_u64()?, v["updated_ns"].as_u64()?)))
+        .collect()
 }
