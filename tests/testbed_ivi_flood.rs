@@ -21,6 +21,7 @@ fn count(m: &Value, sensor: &str, field: &str) -> u64 {
 }
 
 #[test]
+#[ignore = "the IVI agent grows about 14 MB/s in containers; with the flooder beside it the IVI container hits its 512 MiB limit and the flooder is OOM-killed (the vsiem 2026-12-02 note); un-ignore with the fix"]
 fn an_ivi_flood_does_not_starve_the_other_ecus_in_containers() {
     let Some((tb, monitor, rx)) = Testbed::up("flood", "parked") else {
         return;
