@@ -61,6 +61,9 @@ const EVIDENCE_LEN: usize = 96;
 /// Pacing granularity: each tick publishes what the rate owes since the start.
 const TICK: Duration = Duration::from_millis(1);
 
+/// How long a direct flood keeps its session open after its last put, so that what Zenoh still
+/// queues leaves (access_control once saw 3 of 5 refused puts on a loaded machine).
+const LINGER: Duration = Duration::from_millis(500);
 /// How long a durable flood waits for the gateway's receipts after its last event.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 /// A durable flood's outbox: as large as the topology allows, so that it drops nothing.
@@ -201,5 +204,8 @@ async fn run_direct(session: Arc<Session>, flood: &Flood) -> Result<Published, B
         }
         tokio::time::sleep(TICK).await;
     }
-    Ok(published(flood, sent, boot_ns, start.elapsed()))
+    let elapsed = start.elapsed();
+    // A put returns once queued: the last ones would be lost with the session if it closed now.
+    tokio::time::sleep(LINGER).await;
+    Ok(published(flood, sent, boot_ns, elapsed))
 }
