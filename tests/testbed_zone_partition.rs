@@ -33,7 +33,7 @@ fn tamper(tb: &Testbed, name: &str) {
 }
 
 #[test]
-#[ignore = "the IVI and TCU agents grow about 14 MB/s in containers and are OOM-killed before the 60 s partition heals (the vsiem 2026-12-02 note); un-ignore with the fix"]
+#[ignore = "never yet run to its end: the IVI and TCU agents were OOM-killed in containers (a file-sensor recheck loop, fixed in d0b0d57); un-ignore once it passes (the vsiem 2026-12-02 note)"]
 fn what_a_cut_off_zone_detects_is_delivered_once_after_the_partition_in_containers() {
     let Some((tb, _monitor, rx)) = Testbed::up("partition", "parked") else {
         return;
