@@ -265,6 +265,19 @@ impl Testbed {
             .collect()
     }
 
+    /// The reference attack's exploit from the attacker's container, which must reach the
+    /// IVI's media service.
+    pub fn exploit(&self) {
+        let exploit = self.attack("attacker", "outside");
+        assert!(
+            exploit
+                .first()
+                .and_then(|step| step["outcome"].as_str())
+                .is_some_and(|o| o.starts_with("OK")),
+            "the exploit did not reach the IVI's media service: {exploit:?}"
+        );
+    }
+
     /// The incident versions in the V-SOC's store (its state directory), in the order stored.
     pub fn vsoc_store(&self) -> Vec<Value> {
         std::fs::read_to_string(self.state("vsoc").join("vsoc-incidents.jsonl"))
