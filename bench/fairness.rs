@@ -143,31 +143,12 @@ fn run(phase: &Phase, events: u64, dir: &std::path::Path) -> anyhow::Result<Valu
     let steady_secs = events.div_ceil(STEADY_RATE);
     let flood_ms = (FLOOD_LEAD.as_millis() as u64 + steady_secs * 1000 + 2000).to_string();
     let flooder = phase.flood.then(|| {
-        let args = [
-            "--ecu",
-            "ivi",
-            "--sensor",
-            "processes",
-            "--rate",
-            FLOOD_RATE,
-        ];
-        let flooder = bus::flood(&[&args[..], &["--duration-ms", flood_ms.as_str()][..]].concat());
+        let flooder = bus::flood(&bus::ivi_flood_args(FLOOD_RATE, &flood_ms));
         std::thread::sleep(FLOOD_LEAD);
         flooder
     });
     let (count, rate) = (events.to_string(), STEADY_RATE.to_string());
-    let steady = bus::flood(&[
-        "--ecu",
-        "body-dc",
-        "--sensor",
-        "someip",
-        "--event",
-        "someip.unknown_method",
-        "--rate",
-        &rate,
-        "--count",
-        &count,
-    ]);
+    let steady = bus::flood(&bus::steady_args(&rate, &count));
     bus::published(steady);
     let m = bus::wait_metrics(
         &session,

@@ -17,7 +17,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::bus::{self, flood, published, reports, wait_metrics};
+use common::bus::{self, flood, ivi_flood_args, published, reports, steady_args, wait_metrics};
 use common::start;
 use serde_json::Value;
 
@@ -45,29 +45,9 @@ fn a_flooding_sensor_loses_only_its_own_events() {
         true
     });
 
-    let flooder = flood(&[
-        "--ecu",
-        "ivi",
-        "--sensor",
-        "processes",
-        "--rate",
-        "10000",
-        "--duration-ms",
-        "4000",
-    ]);
+    let flooder = flood(&ivi_flood_args("10000", "4000"));
     let count_arg = STEADY_EVENTS.to_string();
-    let steady = flood(&[
-        "--ecu",
-        "body-dc",
-        "--sensor",
-        "someip",
-        "--event",
-        "someip.unknown_method",
-        "--rate",
-        "20",
-        "--count",
-        &count_arg,
-    ]);
+    let steady = flood(&steady_args("20", &count_arg));
     // And a sensor the topology does not list for the IVI.
     let stranger = flood(&["--ecu", "ivi", "--sensor", "net", "--count", "10"]);
     let flooded = published(flooder);

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::testbed::{collect_for, Testbed};
+use common::testbed::{collect_for, sent, Testbed};
 use serde_json::Value;
 use std::time::Duration;
 use vsiem_actors::sim::body;
@@ -67,7 +67,7 @@ fn a_benign_drive_raises_nothing_in_containers() {
     );
 
     let metrics = tb.metrics().expect("the gateway's metrics answer");
-    let memory = tb.report("benign drive", &seen, &metrics);
+    let memory = tb.report("benign drive", &sent(&seen), &metrics);
     for (service, m) in &memory {
         assert!(m.peak < m.limit, "{service} reached its memory limit");
     }

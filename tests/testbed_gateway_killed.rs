@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::testbed::{agents, collect_until, Testbed, WAIT};
+use common::testbed::{agents, collect_until, sent, Testbed, WAIT};
 use serde_json::Value;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -103,7 +103,7 @@ fn every_event_arrives_once_and_the_incident_is_raised_across_a_gateway_kill_in_
     let m = tb.wait_caught_up(&rx, &mut seen, WAIT);
     let memory = tb.report_with(
         "gateway killed",
-        &seen,
+        &sent(&seen),
         &m,
         &[
             (

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::testbed::{collect_for, collect_until, Testbed, WAIT};
+use common::testbed::{collect_for, collect_until, sent, Testbed, WAIT};
 use serde_json::Value;
 use std::time::Duration;
 use vsiem_actors::sim::body;
@@ -112,7 +112,7 @@ fn the_reference_attack_is_detected_at_the_ivi_and_blocked_in_containers() {
     assert!(stored, "the V-SOC's store lacks the incident: {store:#?}");
 
     let metrics = tb.metrics().expect("the gateway's metrics answer");
-    let memory = tb.report("reference attack", &seen, &metrics);
+    let memory = tb.report("reference attack", &sent(&seen), &metrics);
     for (service, m) in &memory {
         assert!(m.peak < m.limit, "{service} reached its memory limit");
     }

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::testbed::{collect_for, collect_until, Testbed, WAIT};
+use common::testbed::{collect_for, collect_until, sent, Testbed, WAIT};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,6 @@ fn tamper(tb: &Testbed, name: &str) {
 }
 
 #[test]
-#[ignore = "never yet run to its end: the IVI and TCU agents were OOM-killed in containers (a file-sensor recheck loop, fixed in d0b0d57); un-ignore once it passes (the vsiem 2026-12-02 note)"]
 fn what_a_cut_off_zone_detects_is_delivered_once_after_the_partition_in_containers() {
     let Some((tb, _monitor, rx)) = Testbed::up("partition", "parked") else {
         return;
@@ -101,7 +100,7 @@ fn what_a_cut_off_zone_detects_is_delivered_once_after_the_partition_in_containe
     }
     let memory = tb.report_with(
         "zone partition",
-        &seen,
+        &sent(&seen),
         &m,
         &[
             ("partition", format!("{ZONE}, {} s", partitioned.as_secs())),

@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use common::bus::{flood, published};
+use common::escalation::{read_store, stored_versions, waiting};
 use common::{monitor, start, wait_for};
 use serde_json::Value;
 
@@ -38,37 +38,6 @@ fn versions_until_quiet(rx: &Receiver<Value>) -> Vec<(u64, u64)> {
         }
     }
     panic!("the gateway never went quiet; versions so far: {seen:?}");
-}
-
-/// What the escalation queue holds of `raised`, all raised while the V-SOC was down: the
-/// oldest version (it may be on its way, so it is never replaced), then each incident's latest
-/// version in the place of its first one behind the oldest.
-fn waiting(raised: &[(u64, u64)]) -> Vec<(u64, u64)> {
-    let Some((&oldest, rest)) = raised.split_first() else {
-        return Vec::new();
-    };
-    let mut queue = vec![oldest];
-    for &(id, version) in rest {
-        match queue[1..].iter_mut().find(|(waiting, _)| *waiting == id) {
-            Some(place) => place.1 = version,
-            None => queue.push((id, version)),
-        }
-    }
-    queue
-}
-
-/// The versions in the V-SOC's store, in the order stored.
-fn stored(path: &Path) -> Vec<(u64, u64)> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            (
-                v["incident_id"].as_u64().unwrap(),
-                v["updated_ns"].as_u64().unwrap(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -110,13 +79,13 @@ fn escalations_wait_across_a_gateway_restart_and_arrive_in_order_once() {
     let vsoc_up = Instant::now();
     let _vsoc = start(&["vsoc", "--store", store.to_str().unwrap()], &[]);
     let deadline = vsoc_up + Duration::from_secs(60);
-    while stored(&store).len() < expected.len() && Instant::now() < deadline {
+    while stored_versions(&read_store(&store)).len() < expected.len() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     let delivered_in = vsoc_up.elapsed();
     // A little longer: nothing more may come (no version twice, none invented).
     std::thread::sleep(Duration::from_secs(3));
-    let got = stored(&store);
+    let got = stored_versions(&read_store(&store));
     assert_eq!(
         got, expected,
         "every incident in order, in its latest state, once; raised: {raised:?}"

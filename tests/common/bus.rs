@@ -96,18 +96,68 @@ pub fn wait_metrics(
     what: &str,
     want: impl Fn(&Value) -> bool,
 ) -> Value {
+    poll_metrics(
+        timeout,
+        Duration::from_millis(200),
+        what,
+        || metrics(session),
+        want,
+    )
+}
+
+/// Polls `fetch` (the gateway's metrics, however they are read) every `period` until `want`
+/// holds; panics with the last answer after `timeout`.
+pub fn poll_metrics(
+    timeout: Duration,
+    period: Duration,
+    what: &str,
+    fetch: impl Fn() -> Option<Value>,
+    want: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + timeout;
     let mut last = None;
     while Instant::now() < deadline {
-        if let Some(m) = metrics(session) {
+        if let Some(m) = fetch() {
             if want(&m) {
                 return m;
             }
             last = Some(m);
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(period);
     }
     panic!("metrics never showed {what} within {timeout:?}; last: {last:#?}");
+}
+
+/// `vsiem sim flood` arguments of the compromised IVI's flood: its process sensor at `rate`
+/// events/s for `duration_ms`.
+pub fn ivi_flood_args<'a>(rate: &'a str, duration_ms: &'a str) -> [&'a str; 8] {
+    [
+        "--ecu",
+        "ivi",
+        "--sensor",
+        "processes",
+        "--rate",
+        rate,
+        "--duration-ms",
+        duration_ms,
+    ]
+}
+
+/// `vsiem sim flood` arguments of the steady traffic beside a flood: the body controller's
+/// SOME/IP sensor sending `count` events at `rate` events/s.
+pub fn steady_args<'a>(rate: &'a str, count: &'a str) -> [&'a str; 10] {
+    [
+        "--ecu",
+        "body-dc",
+        "--sensor",
+        "someip",
+        "--event",
+        "someip.unknown_method",
+        "--rate",
+        rate,
+        "--count",
+        count,
+    ]
 }
 
 /// Starts `vsiem sim flood ARGS`, the test double of a sensor agent.

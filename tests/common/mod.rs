@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses its own subset of these helpers.
 
 pub mod bus;
+pub mod escalation;
 pub mod netns;
 pub mod testbed;
 

@@ -280,11 +280,7 @@ impl Testbed {
 
     /// The incident versions in the V-SOC's store (its state directory), in the order stored.
     pub fn vsoc_store(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.state("vsoc").join("vsoc-incidents.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("a JSON incident version"))
-            .collect()
+        super::escalation::read_store(&self.state("vsoc").join("vsoc-incidents.jsonl"))
     }
 
     /// Polls the metrics, draining `rx` into `seen`, until every sensor's lane has caught up
@@ -352,18 +348,13 @@ impl Testbed {
         what: &str,
         want: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
-        let mut last = None;
-        while Instant::now() < deadline {
-            if let Some(m) = self.metrics() {
-                if want(&m) {
-                    return m;
-                }
-                last = Some(m);
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        panic!("metrics never showed {what} within {timeout:?}; last: {last:#?}");
+        super::bus::poll_metrics(
+            timeout,
+            Duration::from_millis(500),
+            what,
+            || self.metrics(),
+            want,
+        )
     }
 
     /// SIGKILL to every process of `service` (the container stops, as a crashed ECU would).
@@ -485,30 +476,29 @@ impl Testbed {
             .collect()
     }
 
-    /// Prints the scenario's numbers: per sensor, events sent (the highest sequence number the
-    /// monitor saw), received, duplicated and lost at the gateway; peak memory per container
-    /// against its limit; the runtime so far.
+    /// Prints the scenario's numbers: per sensor, events `sent` (by `sent`, from what the
+    /// monitor saw, or as the senders said; "-" where unknown), received, duplicated and lost
+    /// at the gateway; peak memory per container against its limit; the runtime so far.
     pub fn report(
         &self,
         scenario: &str,
-        seen: &[Value],
+        sent: &BTreeMap<String, u64>,
         metrics: &Value,
     ) -> BTreeMap<String, Memory> {
-        self.report_with(scenario, seen, metrics, &[])
+        self.report_with(scenario, sent, metrics, &[])
     }
 
     /// `report`, and the scenario's own numbers (a recovery time...), one line each.
     pub fn report_with(
         &self,
         scenario: &str,
-        seen: &[Value],
+        sent: &BTreeMap<String, u64>,
         metrics: &Value,
         numbers: &[(&str, String)],
     ) -> BTreeMap<String, Memory> {
-        let sent = sent(seen);
         println!(
-            "== {scenario}: events per sensor (sent = highest seq seen by the monitor; \
-             recorded = by every gateway run, durable; received, duplicated = by this run)"
+            "== {scenario}: events per sensor (recorded = by every gateway run, durable; \
+             received, duplicated = by this run)"
         );
         println!(
             "{:<22} {:>8} {:>9} {:>9} {:>11} {:>6}",
@@ -522,7 +512,7 @@ impl Testbed {
             {
                 println!(
                     "{name:<22} {:>8} {:>9} {:>9} {:>11} {:>6}",
-                    sent.get(name).copied().unwrap_or(0),
+                    sent.get(name).map_or("-".into(), u64::to_string),
                     count(s, "recorded"),
                     count(s, "received"),
                     count(s, "duplicates") + count(s, "replays"),
@@ -651,20 +641,4 @@ pub fn caught_up(metrics: &Value, seen: &[Value]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// The incident versions the monitor saw the gateway publish, (id, version time), in order.
-pub fn incident_versions(seen: &[Value]) -> Vec<(u64, u64)> {
-    seen.iter()
-        .filter(|l| l["kind"] == "incident")
-        .filter_map(|l| Some((l["id"].as_u64()?, l["ts_ns"].as_u64()?)))
-        .collect()
-}
-
-/// The versions of the V-SOC's store, (id, version time), in the order stored.
-pub fn stored_versions(store: &[Value]) -> Vec<(u64, u64)> {
-    store
-        .iter()
-        .filter_map(|v| Some((v["incident_id"].as_u64()?, v["updated_ns"].as_u64()?)))
-        .collect()
 }
