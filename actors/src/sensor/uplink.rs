@@ -16,6 +16,7 @@ mod limits;
 pub mod outbox;
 mod qualify;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -161,7 +162,8 @@ impl Actor for Uplink {
             .collect();
         keys.push(keys::heartbeat(&args.vin, &args.ecu));
         let publishers = Publishers::declare(Arc::clone(&args.session), bus::DATA, keys).await?;
-        let outbox = Outbox::open(Arc::clone(&args.store), args.outbox_capacity)?;
+        let mut outbox = Outbox::open(Arc::clone(&args.store), args.outbox_capacity)?;
+        let discarded = outbox.discard_other_sensors(&args.sensors)?;
         if !outbox.is_empty() {
             info!(ecu = %args.ecu, events = outbox.len(), "Outbox holds events of an earlier run; sending them.");
         }
@@ -192,7 +194,7 @@ impl Actor for Uplink {
             args.qualification.traffic_limit,
         );
         let chain = Chain::new(args.qualification.clone());
-        Ok(UplinkState {
+        let mut state = UplinkState {
             args,
             publishers,
             fbb: FlatBufferBuilder::new(),
@@ -205,7 +207,9 @@ impl Actor for Uplink {
             logged: (Counters::default(), Limited::default()),
             released: Vec::new(),
             _receipts: receipts,
-        })
+        };
+        state.report_discarded(&discarded).await?;
+        Ok(state)
     }
 
     async fn handle(
@@ -268,6 +272,31 @@ impl UplinkState {
             let key = keys::event(&self.args.vin, &self.args.ecu, &out.sensor);
             self.publishers.put(&key, &out.bytes).await?;
             debug!(sensor = out.sensor, seq = out.seq, "Event published.");
+        }
+        Ok(())
+    }
+
+    /// Reports the events of an earlier run that the outbox discarded, held for sensors this
+    /// agent no longer runs (`Outbox::discard_other_sensors`), one report per sensor.
+    async fn report_discarded(
+        &mut self,
+        discarded: &BTreeMap<String, u64>,
+    ) -> Result<(), ActorError> {
+        for (sensor, &dropped) in discarded {
+            warn!(ecu = %self.args.ecu, sensor, dropped, "Outbox held events of a sensor this agent no longer runs; discarded.");
+            let event = health(
+                &catalog::SENSOR_QUEUE_OVERFLOW,
+                &self.args.ecu,
+                SensorHealthDraft {
+                    subject: "uplink store".into(),
+                    reason: format!(
+                        "events of sensor {sensor}, which this agent no longer runs, discarded from the store (the gateway would refuse them)"
+                    ),
+                    restarts: 0,
+                    dropped,
+                },
+            );
+            self.publish(super::agent::AGENT, &event).await?;
         }
         Ok(())
     }

@@ -15,6 +15,10 @@
 //! lowest severity goes, the oldest among equals, which may be the new one. Each is counted;
 //! the uplink reports the count as `sensor.queue_overflow` ("uplink store"). An event dropped
 //! here keeps its sequence number, so the gateway also sees the hole as a gap.
+//!
+//! Events an earlier run held for a sensor the agent no longer runs (the topology dropped it)
+//! are discarded when the agent starts ([`Outbox::discard_other_sensors`]) and reported the same
+//! way: the gateway would refuse them, so they would be sent again for ever.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -223,19 +227,49 @@ impl Outbox {
         if done.is_empty() {
             return Ok(0);
         }
+        self.remove(&done)?;
+        self.progress = now;
+        Ok(done.len())
+    }
+
+    /// Removes the events of every sensor not in `sensors`, those the agent no longer runs (the
+    /// gateway refuses a sensor its topology does not list, so they would be sent again for
+    /// ever, holding places in the window). Returns how many of each sensor went; their
+    /// sequence counters stay, should the sensor come back.
+    pub fn discard_other_sensors(
+        &mut self,
+        sensors: &[&str],
+    ) -> Result<BTreeMap<String, u64>, StoreError> {
+        let mut discarded = BTreeMap::new();
+        let gone: Vec<u64> = self
+            .held
+            .iter()
+            .filter(|(_, h)| !sensors.contains(&h.sensor.as_str()))
+            .map(|(&order, h)| {
+                *discarded.entry(h.sensor.clone()).or_default() += 1;
+                order
+            })
+            .collect();
+        if !gone.is_empty() {
+            self.remove(&gone)?;
+        }
+        Ok(discarded)
+    }
+
+    /// Deletes the events of `orders` from the store, then forgets them.
+    fn remove(&mut self, orders: &[u64]) -> Result<(), StoreError> {
         let txn = store::begin(&self.db)?;
         {
             let mut events = txn.open_table(EVENTS)?;
-            for &order in &done {
+            for &order in orders {
                 events.remove(order)?;
             }
         }
         txn.commit()?;
-        for &order in &done {
+        for &order in orders {
             self.forget(order);
         }
-        self.progress = now;
-        Ok(done.len())
+        Ok(())
     }
 
     /// The events to publish now, in order: those not yet sent, as far as the window allows.
@@ -398,5 +432,26 @@ mod tests {
         drop(o);
         let other = tempfile::tempdir().unwrap();
         assert_ne!(outbox(&other, 64).epoch(), epoch);
+    }
+
+    #[test]
+    fn events_of_a_sensor_no_longer_run_are_discarded_durably_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut o = outbox(&dir, 64);
+            for sensor in ["net", "files", "net", "files", "files"] {
+                push(&mut o, sensor, 2);
+            }
+        }
+        // The agent comes back without its file sensor.
+        let mut o = outbox(&dir, 64);
+        let discarded = o.discard_other_sensors(&["net", "agent"]).unwrap();
+        assert_eq!(discarded, BTreeMap::from([("files".to_owned(), 3)]));
+        assert_eq!(sent(&o.due(Instant::now()).unwrap()), ["net:1", "net:2"]);
+        assert_eq!(o.next_seq("files"), 4, "its counter stays");
+        drop(o);
+        let mut o = outbox(&dir, 64);
+        assert_eq!(o.len(), 2, "gone from the store too");
+        assert!(o.discard_other_sensors(&["net"]).unwrap().is_empty());
     }
 }
