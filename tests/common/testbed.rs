@@ -40,7 +40,7 @@ fn missing_prerequisite() -> Option<String> {
     if !works("docker-compose", &["version"]) {
         return Some("docker-compose".into());
     }
-    ["nft", "ethtool", "busybox", "ldd"]
+    ["nft", "ethtool", "busybox", "ldd", "objcopy"]
         .into_iter()
         .find(|tool| !works("sh", &["-c", &format!("command -v {tool}")]))
         .map(|tool| format!("the {tool} tool (the image is built from the machine's)"))
