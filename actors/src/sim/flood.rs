@@ -64,6 +64,8 @@ const TICK: Duration = Duration::from_millis(1);
 /// How long a direct flood keeps its session open after its last put, so that what Zenoh still
 /// queues leaves (access_control once saw 3 of 5 refused puts on a loaded machine).
 const LINGER: Duration = Duration::from_millis(500);
+/// How long a direct flood waits for the gateway's subscriber to be known before its first put.
+const MATCH_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a durable flood waits for the gateway's receipts after its last event.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 /// A durable flood's outbox: as large as the topology allows, so that it drops nothing.
@@ -190,6 +192,10 @@ async fn run_durable(
 async fn run_direct(session: Arc<Session>, flood: &Flood) -> Result<Published, BusError> {
     let key = keys::event(&flood.vin, &flood.ecu, &flood.sensor);
     let mut publishers = Publishers::declare(session, bus::DATA, [key.clone()]).await?;
+    // Else the first events of a fresh session may go before it knows the gateway listens
+    // (access_control saw event 1 of 5 lost). A put the router refuses (a spoofed key) never
+    // matches: after the wait it goes all the same, to be refused.
+    publishers.wait_matching(&key, MATCH_TIMEOUT).await?;
     let boot_ns = now_ns();
     let mut fbb = FlatBufferBuilder::new();
     let mut draft = draft_of(flood);
