@@ -284,21 +284,33 @@ impl UplinkState {
     ) -> Result<(), ActorError> {
         for (sensor, &dropped) in discarded {
             warn!(ecu = %self.args.ecu, sensor, dropped, "Outbox held events of a sensor this agent no longer runs; discarded.");
-            let event = health(
-                &catalog::SENSOR_QUEUE_OVERFLOW,
-                &self.args.ecu,
-                SensorHealthDraft {
-                    subject: "uplink store".into(),
-                    reason: format!(
-                        "events of sensor {sensor}, which this agent no longer runs, discarded from the store (the gateway would refuse them)"
-                    ),
-                    restarts: 0,
-                    dropped,
-                },
+            let reason = format!(
+                "events of sensor {sensor}, which this agent no longer runs, discarded from the store (the gateway would refuse them)"
             );
-            self.publish(super::agent::AGENT, &event).await?;
+            self.report_overflow("uplink store", reason, dropped)
+                .await?;
         }
         Ok(())
+    }
+
+    /// Publishes a `sensor.queue_overflow` of one of the uplink's queues.
+    async fn report_overflow(
+        &mut self,
+        subject: &str,
+        reason: String,
+        dropped: u64,
+    ) -> Result<(), ActorError> {
+        let event = health(
+            &catalog::SENSOR_QUEUE_OVERFLOW,
+            &self.args.ecu,
+            SensorHealthDraft {
+                subject: subject.into(),
+                reason,
+                restarts: 0,
+                dropped,
+            },
+        );
+        self.publish(super::agent::AGENT, &event).await
     }
 
     /// Logs what a limit held back in one interval, and makes the event that reports it.
@@ -386,35 +398,18 @@ impl UplinkState {
         let new_drops = front.unreported_drops();
         if new_drops > 0 {
             warn!(ecu = %self.args.ecu, dropped = new_drops, "Uplink queue full, events dropped.");
-            let event = health(
-                &catalog::SENSOR_QUEUE_OVERFLOW,
-                &self.args.ecu,
-                SensorHealthDraft {
-                    subject: "uplink".into(),
-                    reason: format!("queue of {} full", front.capacity()),
-                    restarts: 0,
-                    dropped: new_drops,
-                },
-            );
-            self.publish(super::agent::AGENT, &event).await?;
+            let reason = format!("queue of {} full", front.capacity());
+            self.report_overflow("uplink", reason, new_drops).await?;
         }
         let store_drops = self.outbox.unreported_drops();
         if store_drops > 0 {
             warn!(ecu = %self.args.ecu, dropped = store_drops, "Uplink store full, lowest severity dropped.");
-            let event = health(
-                &catalog::SENSOR_QUEUE_OVERFLOW,
-                &self.args.ecu,
-                SensorHealthDraft {
-                    subject: "uplink store".into(),
-                    reason: format!(
-                        "store of {} events unacknowledged by the gateway full: lowest severity dropped first",
-                        self.outbox.capacity()
-                    ),
-                    restarts: 0,
-                    dropped: store_drops,
-                },
+            let reason = format!(
+                "store of {} events unacknowledged by the gateway full: lowest severity dropped first",
+                self.outbox.capacity()
             );
-            self.publish(super::agent::AGENT, &event).await?;
+            self.report_overflow("uplink store", reason, store_drops)
+                .await?;
         }
         let bytes = encode::heartbeat(
             &mut self.fbb,
