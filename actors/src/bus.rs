@@ -150,21 +150,18 @@ impl Publishers {
         self.publisher(key).await?.put(payload.to_vec()).await
     }
 
-    /// Waits up to `timeout` until a subscriber is known to match `key`; returns whether one
-    /// is. A put that no known subscriber matches is dropped where it is made, and a fresh
-    /// session learns the router's subscriptions only after it has opened.
-    pub async fn wait_matching(&mut self, key: &str, timeout: Duration) -> Result<bool, BusError> {
+    /// Waits until a subscriber is known to match `key`, or `timeout` has passed. A put that
+    /// no known subscriber matches is dropped where it is made, and a fresh session learns the
+    /// router's subscriptions only after it has opened.
+    pub async fn wait_matching(&mut self, key: &str, timeout: Duration) -> Result<(), BusError> {
         let publisher = self.publisher(key).await?;
         let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if publisher.matching_status().await?.matching() {
-                return Ok(true);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(false);
-            }
+        while !publisher.matching_status().await?.matching()
+            && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        Ok(())
     }
 
     async fn publisher(&mut self, key: &str) -> Result<&Publisher<'static>, BusError> {
