@@ -11,14 +11,17 @@
 //! backlog is under [`HANDOFF_CAPACITY`] (a [`Front`] the correlator counts down), so no queue
 //! between the network and the rules is unbounded.
 //!
-//! Exactly-once: each sensor's record (epoch, last sequence number, events accepted) is kept in
-//! the gateway's store (`ledger`). After each serving round ingest saves the records that
-//! changed and then publishes, per sensor, a cumulative receipt (`EventAck` on
-//! `received/<ecu>`) up to its last recorded sequence number, which lets the agent's durable
-//! outbox free those events. Events resent after a lost receipt or a gateway restart are
-//! duplicates: counted, acknowledged again, not correlated.
+//! Exactly-once: each sensor's record (epoch, last sequence number, events accepted, open holes)
+//! is kept in the gateway's store (`ledger`). After each serving round ingest saves the records
+//! that changed and then publishes, per sensor, a cumulative receipt (`EventAck` on
+//! `received/<ecu>`) up to the number before its first open hole (`holes`), which lets the
+//! agent's durable outbox free those events and keep the ones the hole may be waiting for: events
+//! lost in transport are sent again and accepted late. Events resent after a lost receipt or a
+//! gateway restart are duplicates: counted, acknowledged again, not correlated. A hole given up
+//! is reported as a `sensor.sequence_gap` of what it lost.
 
 pub mod fair;
+pub mod holes;
 pub mod ledger;
 pub mod metrics;
 pub mod rate;
@@ -50,6 +53,7 @@ use crate::sensor::agent::AGENT;
 use crate::sensor::uplink::{self, UplinkHandle};
 use crate::ActorError;
 use fair::{Entry, FairQueue, LaneStats, RoundRobin};
+use holes::{Hole, Holes};
 use ledger::{Ledger, Record};
 use metrics::{Decisions, Latencies, Metrics, SensorMetrics};
 use sequence::{Claim, TimeWindow, Track, Verdict};
@@ -155,6 +159,8 @@ struct Sensor {
     /// "ecu/sensor", how reports and metrics name it.
     name: String,
     track: Option<Track>,
+    /// The numbers skipped below `track.last_seq` that may still come (persisted with it).
+    holes: Holes,
     /// Events accepted since the gateway's store was made (persisted with `track`).
     recorded: u64,
     /// The record changed since it was last saved.
@@ -176,6 +182,37 @@ struct Sensor {
     last_duplicate: String,
 }
 
+impl Sensor {
+    /// Gives up `holes`: their numbers will not come. What each lost (less the gateway's own
+    /// refusals) is counted and reported as a gap, and the receipt moves past them.
+    fn give_up(&mut self, uplink: &UplinkHandle, holes: Vec<Hole>) {
+        for hole in holes {
+            self.changed = true;
+            self.receipt_due = true;
+            let lost = hole.lost();
+            if lost == 0 {
+                continue;
+            }
+            self.decisions.gaps += 1;
+            self.decisions.lost += lost;
+            warn!(sensor = %self.name, first = hole.first, last = hole.last, lost, "Event sequence gap.");
+            let report = SensorHealthDraft {
+                subject: self.name.clone(),
+                reason: format!(
+                    "{lost} of sequence numbers {} to {} missing",
+                    hole.first, hole.last
+                ),
+                restarts: 0,
+                dropped: lost,
+            };
+            uplink.report(
+                SENSOR,
+                uplink::health(&catalog::SENSOR_SEQUENCE_GAP, &self.ecu, report),
+            );
+        }
+    }
+}
+
 /// The sensors that may send events: each sensor of each ECU, each agent's own reports, and
 /// the gateway's own reports (ingest's, the rule watcher's).
 fn sensors_of(topology: &Topology) -> Vec<Sensor> {
@@ -194,6 +231,7 @@ fn sensors_of(topology: &Topology) -> Vec<Sensor> {
             sensor: sensor.to_owned(),
             name: format!("{ecu}/{sensor}"),
             track: None,
+            holes: Holes::default(),
             recorded: 0,
             changed: false,
             receipt_due: false,
@@ -262,10 +300,11 @@ impl Actor for Ingest {
         let vin = args.topology.vin().to_owned();
         let limits = &args.topology.limits;
         let mut sensors = sensors_of(&args.topology);
-        let (ledger, records) = Ledger::open(Arc::clone(&args.store))?;
+        let (ledger, mut records) = Ledger::open(Arc::clone(&args.store))?;
         for sensor in &mut sensors {
-            if let Some(r) = records.get(&sensor.name) {
+            if let Some(r) = records.remove(&sensor.name) {
                 sensor.track = Some(r.track);
+                sensor.holes = Holes::restore(r.holes, monotonic_ns());
                 sensor.recorded = r.recorded;
             }
         }
@@ -384,7 +423,11 @@ impl Actor for Ingest {
         match msg {
             IngestMsg::Serve => state.serve(&myself).await?,
             IngestMsg::Alive { key, up } => state.desk.alive(&key, up),
-            IngestMsg::Report => state.report(),
+            IngestMsg::Report => {
+                state.report();
+                state.desk.expire_holes();
+                state.desk.settle().await?;
+            }
             IngestMsg::Metrics(query) => {
                 state.queries.taken();
                 state.answer(query).await;
@@ -526,7 +569,8 @@ impl IngestState {
                     let lane = self.inbox.queue.stats(lane);
                     (
                         s.name.clone(),
-                        SensorMetrics::new(lane, s.decisions, &s.latencies, s.recorded, s.track),
+                        SensorMetrics::new(lane, s.decisions, &s.latencies, s.recorded)
+                            .with_sequence(s.track, &s.holes),
                     )
                 })
                 .collect::<BTreeMap<_, _>>(),
@@ -556,9 +600,12 @@ impl Desk {
             .iter()
             .filter(|s| s.changed)
             .filter_map(|s| {
-                let track = s.track?;
-                let recorded = s.recorded;
-                Some((s.name.as_str(), Record { track, recorded }))
+                let record = Record {
+                    track: s.track?,
+                    recorded: s.recorded,
+                    holes: s.holes.iter().collect(),
+                };
+                Some((s.name.as_str(), record))
             })
             .collect();
         if !changed.is_empty() {
@@ -577,7 +624,7 @@ impl Desk {
                     ecu: &sensor.ecu,
                     sensor: &sensor.sensor,
                     boot_ns: track.boot_ns,
-                    seq: track.last_seq,
+                    seq: sensor.holes.settled(track.last_seq),
                 },
             );
             self.receipts
@@ -629,6 +676,7 @@ impl Desk {
         };
         let verdict = sequence::judge(
             &mut sensor.track,
+            &sensor.holes,
             claim,
             arrived_ns,
             sensor.refused_since,
@@ -639,32 +687,34 @@ impl Desk {
         }
         let seq = claim.seq;
         let (kind, reason, dropped) = match verdict {
-            Verdict::Accept { gap, restarted } => {
-                sensor.refused_since = 0;
+            Verdict::Accept { .. } | Verdict::Late => {
+                let mut given_up = Vec::new();
+                if let Verdict::Accept { hole, restarted } = verdict {
+                    sensor.refused_since = 0;
+                    if restarted {
+                        sensor.decisions.restarts += 1;
+                        info!(sensor = %sensor.name, boot_ns = claim.boot_ns, "Sensor restarted: new epoch.");
+                        given_up = sensor.holes.clear();
+                    }
+                    if let Some(hole) = hole {
+                        debug!(sensor = %sensor.name, seq, first = hole.first, "Event sequence numbers skipped; waiting for them.");
+                        given_up.extend(sensor.holes.open(hole, monotonic_ns()));
+                    }
+                } else {
+                    sensor.holes.fill(seq);
+                    debug!(sensor = %sensor.name, seq, "Late event accepted: it fills a hole.");
+                }
                 sensor.decisions.accepted += 1;
                 sensor.recorded += 1;
                 sensor.changed = true;
                 sensor.receipt_due = true;
-                if restarted {
-                    sensor.decisions.restarts += 1;
-                    info!(sensor = %sensor.name, boot_ns = claim.boot_ns, "Sensor restarted: new epoch.");
-                }
                 let latency = now_ns().saturating_sub(claim.timestamp_ns);
                 sensor.latencies.record(latency);
                 debug!(sensor = %sensor.name, seq, "Event accepted.");
                 self.handoff
                     .send(&self.correlator, CorrelatorMsg::Event(event));
-                let Some(gap) = gap else {
-                    return;
-                };
-                sensor.decisions.gaps += 1;
-                sensor.decisions.lost += gap.lost;
-                warn!(sensor = %sensor.name, seq, lost = gap.lost, "Event sequence gap.");
-                let reason = format!(
-                    "{} of sequence numbers {} to {} missing",
-                    gap.lost, gap.first, gap.last
-                );
-                (&catalog::SENSOR_SEQUENCE_GAP, reason, gap.lost)
+                sensor.give_up(&self.uplink, given_up);
+                return;
             }
             Verdict::Duplicate { last_seq } => {
                 sensor.decisions.duplicates += 1;
@@ -673,6 +723,8 @@ impl Desk {
                 sensor.receipt_due = true;
                 debug!(sensor = %sensor.name, seq, last_seq, "Event sequence number seen before.");
                 sensor.last_duplicate = format!("sequence number {seq} after {last_seq}");
+                let passed = sensor.holes.passed_over(seq);
+                sensor.give_up(&self.uplink, passed);
                 return;
             }
             Verdict::OldEpoch { current_boot_ns } => {
@@ -713,6 +765,15 @@ impl Desk {
         };
         self.uplink
             .report(SENSOR, uplink::health(kind, &sensor.ecu, report));
+    }
+
+    /// Gives up the holes that waited their grace.
+    fn expire_holes(&mut self) {
+        let now = monotonic_ns();
+        for sensor in &mut self.sensors {
+            let expired = sensor.holes.expired(now);
+            sensor.give_up(&self.uplink, expired);
+        }
     }
 
     fn alive(&mut self, key: &str, up: bool) {

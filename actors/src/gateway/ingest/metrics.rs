@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::fair::LaneStats;
+use super::holes::Holes;
 use super::sequence::Track;
 
 /// Latencies kept per sensor: the percentiles are over this many most recent events.
@@ -102,6 +103,10 @@ pub struct SensorMetrics {
     /// The epoch and last sequence number accepted (the ledger's record), if any.
     pub boot_ns: Option<u64>,
     pub last_seq: Option<u64>,
+    /// Sequence numbers below `last_seq` still awaited (in open holes).
+    pub missing: u64,
+    /// What the sensor's receipts cover: every number up to it is settled.
+    pub settled_seq: Option<u64>,
 }
 
 impl SensorMetrics {
@@ -110,7 +115,6 @@ impl SensorMetrics {
         decisions: Decisions,
         latencies: &Latencies,
         recorded: u64,
-        track: Option<Track>,
     ) -> Self {
         Self {
             received: lane.arrived,
@@ -121,8 +125,21 @@ impl SensorMetrics {
             queue_peak_depth: lane.peak_depth,
             latency_ms: latencies.summary(),
             recorded,
+            boot_ns: None,
+            last_seq: None,
+            missing: 0,
+            settled_seq: None,
+        }
+    }
+
+    /// With the sensor's ledger record: its `track` and open `holes`.
+    pub fn with_sequence(self, track: Option<Track>, holes: &Holes) -> Self {
+        Self {
             boot_ns: track.map(|t| t.boot_ns),
             last_seq: track.map(|t| t.last_seq),
+            missing: holes.missing(),
+            settled_seq: track.map(|t| holes.settled(t.last_seq)),
+            ..self
         }
     }
 }

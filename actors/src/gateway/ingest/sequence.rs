@@ -14,8 +14,11 @@
 //!   redelivers events after a partition or a gateway outage). Without a record (a new gateway
 //!   store) the age bound is what limits replays, to events younger than the maximum age.
 //!
-//! Only accepted events move a sensor's track. A jump in sequence numbers is a gap, less the
-//! events the gateway refused itself in between (full queue, rate limit, bad timestamp, invalid).
+//! Only accepted events move a sensor's track. A jump in sequence numbers opens a hole
+//! (`holes.rs`) unless the gateway refused at least as many events itself in between (full
+//! queue, rate limit, bad timestamp, invalid); an event that fills an open hole is accepted late.
+
+use super::holes::{Hole, Holes};
 
 /// What the gateway last accepted from one sensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,23 +42,19 @@ pub struct TimeWindow {
     pub max_skew_ns: u64,
 }
 
-/// Sequence numbers missing before an accepted event that the gateway did not drop itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Gap {
-    pub first: u64,
-    pub last: u64,
-    /// How many of `first..=last` the network lost: the range less the gateway's own drops.
-    pub lost: u64,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Accept {
-        gap: Option<Gap>,
-        /// The first event of a new epoch of a sensor already known: its agent restarted.
+        /// The numbers it skipped, unless the gateway refused as many itself since the last
+        /// accepted event.
+        hole: Option<Hole>,
+        /// The first event of a new epoch of a sensor already known: its agent restarted (the
+        /// holes of its earlier epoch will never be filled).
         restarted: bool,
     },
-    /// Same epoch, sequence number not above the last accepted one.
+    /// Same epoch, a sequence number in an open hole: late, accepted.
+    Late,
+    /// Same epoch, sequence number not above the last accepted one nor in a hole.
     Duplicate { last_seq: u64 },
     /// An epoch earlier than the sensor's current one.
     OldEpoch { current_boot_ns: u64 },
@@ -74,10 +73,12 @@ impl Verdict {
 }
 
 /// Judges `claim`, arriving at `now_ns` (wall clock, the time base of the wire), against the
-/// sensor's `track`, which it updates when it accepts. `refused_since` is how many events of the
-/// sensor the gateway refused since the last one it accepted.
+/// sensor's `track`, which it updates when it accepts, and its open `holes`, which the caller
+/// updates. `refused_since` is how many events of the sensor the gateway refused since the last
+/// one it accepted.
 pub fn judge(
     track: &mut Option<Track>,
+    holes: &Holes,
     claim: Claim,
     now_ns: u64,
     refused_since: u64,
@@ -97,6 +98,7 @@ pub fn judge(
                 current_boot_ns: t.boot_ns,
             };
         }
+        Some(_) if holes.contains(claim.seq) => return Verdict::Late,
         Some(t) if claim.seq <= t.last_seq => {
             return Verdict::Duplicate {
                 last_seq: t.last_seq,
@@ -113,12 +115,12 @@ pub fn judge(
         last_seq: claim.seq,
     });
     let missing = claim.seq.saturating_sub(from + 1);
-    let gap = (missing > refused_since).then(|| Gap {
+    let hole = (missing > refused_since).then_some(Hole {
         first: from + 1,
         last: claim.seq - 1,
-        lost: missing - refused_since,
+        refused: refused_since,
     });
-    Verdict::Accept { gap, restarted }
+    Verdict::Accept { hole, restarted }
 }
 
 #[cfg(test)]
@@ -141,8 +143,16 @@ mod tests {
         }
     }
 
-    fn accept(gap: Option<Gap>, restarted: bool) -> Verdict {
-        Verdict::Accept { gap, restarted }
+    fn accept(hole: Option<Hole>, restarted: bool) -> Verdict {
+        Verdict::Accept { hole, restarted }
+    }
+
+    fn hole(first: u64, last: u64, refused: u64) -> Option<Hole> {
+        Some(Hole {
+            first,
+            last,
+            refused,
+        })
     }
 
     /// One sensor's events in order: (claim, arrival, refused before it, verdict wanted).
@@ -157,33 +167,14 @@ mod tests {
             (claim(BOOT, 2, NOW), 0, Verdict::Duplicate { last_seq: 2 }),
             (claim(BOOT, 1, NOW), 0, Verdict::Duplicate { last_seq: 2 }),
             // 3 and 4 never arrived.
-            (
-                claim(BOOT, 5, NOW),
-                0,
-                accept(
-                    Some(Gap {
-                        first: 3,
-                        last: 4,
-                        lost: 2,
-                    }),
-                    false,
-                ),
-            ),
-            // 6 and 7 were dropped by the gateway itself: no gap.
+            (claim(BOOT, 5, NOW), 0, accept(hole(3, 4, 0), false)),
+            // 3 comes late, resent: it fills the hole; 3 again is a duplicate.
+            (claim(BOOT, 3, NOW - 10 * S), 0, Verdict::Late),
+            (claim(BOOT, 3, NOW), 0, Verdict::Duplicate { last_seq: 5 }),
+            // 6 and 7 were dropped by the gateway itself: no hole.
             (claim(BOOT, 8, NOW), 2, accept(None, false)),
             // 9..=12 missing, of which the gateway dropped 1.
-            (
-                claim(BOOT, 13, NOW),
-                1,
-                accept(
-                    Some(Gap {
-                        first: 9,
-                        last: 12,
-                        lost: 3,
-                    }),
-                    false,
-                ),
-            ),
+            (claim(BOOT, 13, NOW), 1, accept(hole(9, 12, 1), false)),
             // The agent restarted: a later epoch, counting from 1 again.
             (claim(later_boot, 1, NOW), 0, accept(None, true)),
             // An event of the earlier run, replayed after the restart.
@@ -205,24 +196,32 @@ mod tests {
             (
                 claim(later_boot + S, 3, NOW),
                 0,
-                accept(
-                    Some(Gap {
-                        first: 1,
-                        last: 2,
-                        lost: 2,
-                    }),
-                    true,
-                ),
+                accept(hole(1, 2, 0), true),
             ),
         ];
-        let mut track = None;
+        let (mut track, mut holes) = (None, Holes::default());
         for (i, (claim, refused, want)) in cases.into_iter().enumerate() {
-            assert_eq!(
-                judge(&mut track, claim, NOW, refused, WINDOW),
-                want,
-                "event {i}"
-            );
+            let verdict = judge(&mut track, &holes, claim, NOW, refused, WINDOW);
+            assert_eq!(verdict, want, "event {i}");
+            // What ingest does with the holes.
+            match verdict {
+                Verdict::Accept { hole, restarted } => {
+                    if restarted {
+                        holes.clear();
+                    }
+                    if let Some(hole) = hole {
+                        holes.open(hole, 0);
+                    }
+                }
+                Verdict::Late => holes.fill(claim.seq),
+                _ => {}
+            }
         }
+        // The restart gave up 4 and 9..=12; its own first two numbers are open.
+        assert_eq!(
+            holes.iter().collect::<Vec<_>>(),
+            vec![hole(1, 2, 0).unwrap()]
+        );
     }
 
     #[test]
@@ -235,7 +234,14 @@ mod tests {
         ];
         for (timestamp, ok) in cases {
             let mut track = None;
-            let verdict = judge(&mut track, claim(BOOT, 1, timestamp), NOW, 0, WINDOW);
+            let verdict = judge(
+                &mut track,
+                &Holes::default(),
+                claim(BOOT, 1, timestamp),
+                NOW,
+                0,
+                WINDOW,
+            );
             assert_eq!(matches!(verdict, Verdict::Accept { .. }), ok, "{verdict:?}");
             assert_eq!(track.is_some(), ok, "only accepted events move the track");
         }
@@ -244,7 +250,14 @@ mod tests {
     #[test]
     fn an_epoch_from_the_future_is_refused() {
         let mut track = None;
-        let verdict = judge(&mut track, claim(NOW + 2 * S, 1, NOW), NOW, 0, WINDOW);
+        let verdict = judge(
+            &mut track,
+            &Holes::default(),
+            claim(NOW + 2 * S, 1, NOW),
+            NOW,
+            0,
+            WINDOW,
+        );
         assert_eq!(verdict, Verdict::Future { ahead_ns: 2 * S });
     }
 
@@ -254,7 +267,14 @@ mod tests {
             boot_ns: BOOT,
             last_seq: 10,
         });
-        let verdict = judge(&mut track, claim(BOOT, 3, NOW - 100 * S), NOW, 0, WINDOW);
+        let verdict = judge(
+            &mut track,
+            &Holes::default(),
+            claim(BOOT, 3, NOW - 100 * S),
+            NOW,
+            0,
+            WINDOW,
+        );
         assert_eq!(verdict, Verdict::Duplicate { last_seq: 10 });
     }
 
@@ -265,19 +285,47 @@ mod tests {
             boot_ns: BOOT,
             last_seq: 10,
         });
-        let verdict = judge(&mut track, claim(BOOT, 11, NOW - 60 * S), NOW, 0, WINDOW);
+        let verdict = judge(
+            &mut track,
+            &Holes::default(),
+            claim(BOOT, 11, NOW - 60 * S),
+            NOW,
+            0,
+            WINDOW,
+        );
         assert_eq!(verdict, accept(None, false));
         // The same late event again is a duplicate; a later epoch's late event is new.
-        let verdict = judge(&mut track, claim(BOOT, 11, NOW - 60 * S), NOW, 0, WINDOW);
+        let verdict = judge(
+            &mut track,
+            &Holes::default(),
+            claim(BOOT, 11, NOW - 60 * S),
+            NOW,
+            0,
+            WINDOW,
+        );
         assert_eq!(verdict, Verdict::Duplicate { last_seq: 11 });
-        let verdict = judge(&mut track, claim(BOOT + S, 1, NOW - 60 * S), NOW, 0, WINDOW);
+        let verdict = judge(
+            &mut track,
+            &Holes::default(),
+            claim(BOOT + S, 1, NOW - 60 * S),
+            NOW,
+            0,
+            WINDOW,
+        );
         assert_eq!(verdict, accept(None, true));
     }
 
     #[test]
     fn without_a_record_of_the_sensor_an_old_event_is_stale() {
         let mut track = None;
-        let verdict = judge(&mut track, claim(BOOT, 3, NOW - 100 * S), NOW, 0, WINDOW);
+        let verdict = judge(
+            &mut track,
+            &Holes::default(),
+            claim(BOOT, 3, NOW - 100 * S),
+            NOW,
+            0,
+            WINDOW,
+        );
         assert_eq!(verdict, Verdict::Stale { age_ns: 100 * S });
         assert!(verdict.may_fill_a_gap());
         assert!(!Verdict::Duplicate { last_seq: 1 }.may_fill_a_gap());
