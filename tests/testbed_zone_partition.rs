@@ -5,7 +5,9 @@
 //! from its own container) and its real file sensor detects it. The gateway reports its
 //! zone's agents `sensor.silent` during the partition; after healing, everything the IVI
 //! detected during it is delivered from its durable outbox and recorded exactly once, none
-//! refused as stale (their sequence numbers prove them new, however late).
+//! refused as stale (their sequence numbers prove them new, however late). No agent outside the
+//! zone is reported silent: the gateway's links to the cut-off ECUs die without taking others
+//! with them.
 //!
 //! Needs Docker and docker-compose; fails saying so unless VSIEM_SKIP_DOCKER_TESTS=1.
 
@@ -77,6 +79,16 @@ fn what_a_cut_off_zone_detects_is_delivered_once_after_the_partition_in_containe
     );
     collect_for(&rx, &mut seen, PARTITION.saturating_sub(cut.elapsed()));
     let partitioned = cut.elapsed();
+    // The rest of the vehicle was not disturbed: no agent outside the zone lost its link.
+    let silent: Vec<&Value> = seen
+        .iter()
+        .filter(|l| l["type"] == "sensor.silent")
+        .map(|l| &l["origin"])
+        .collect();
+    assert!(
+        silent.iter().all(|ecu| CUT_OFF.iter().any(|c| *ecu == c)),
+        "agents outside the partitioned zone reported silent: {silent:?}"
+    );
     // The cut-off agents kept running through it (an agent that cannot reach the gateway
     // holds its events on disk, its memory bounded).
     for ecu in CUT_OFF {

@@ -14,7 +14,8 @@
 //! Full store ([`Outbox::push`] past the capacity, `limits.uplink_queue_events`): the event of
 //! lowest severity goes, the oldest among equals, which may be the new one. Each is counted;
 //! the uplink reports the count as `sensor.queue_overflow` ("uplink store"). An event dropped
-//! here keeps its sequence number, so the gateway also sees the hole as a gap.
+//! here keeps its sequence number, so the gateway sees a hole; its receipts stop before it until
+//! the window's resends pass over it, and then it reports the hole as a gap.
 //!
 //! Events an earlier run held for a sensor the agent no longer runs (the topology dropped it)
 //! are discarded when the agent starts ([`Outbox::discard_other_sensors`]) and reported the same
