@@ -62,7 +62,8 @@ const EVIDENCE_LEN: usize = 96;
 const TICK: Duration = Duration::from_millis(1);
 
 /// How long a direct flood keeps its session open after its last put, so that what Zenoh still
-/// queues leaves (access_control once saw 3 of 5 refused puts on a loaded machine).
+/// queues leaves and is received: its links close abortively (SO_LINGER 0, `.cargo/config.toml`),
+/// discarding what the peer has not yet taken.
 const LINGER: Duration = Duration::from_millis(500);
 /// How long a direct flood waits for the gateway's subscriber to be known before its first put.
 const MATCH_TIMEOUT: Duration = Duration::from_secs(2);

@@ -34,13 +34,14 @@ pub struct Hole {
 }
 
 impl Hole {
-    pub fn len(&self) -> u64 {
+    /// How many numbers it spans.
+    pub fn size(&self) -> u64 {
         self.last - self.first + 1
     }
 
     /// The numbers of the hole neither delivered nor refused by the gateway: what it lost.
     pub fn lost(&self) -> u64 {
-        self.len().saturating_sub(self.refused)
+        self.size().saturating_sub(self.refused)
     }
 }
 
@@ -88,22 +89,18 @@ impl Holes {
         let mut refused = hole.refused;
         let below = (seq > hole.first).then(|| (hole.first, seq - 1));
         let above = (seq < hole.last).then(|| (seq + 1, hole.last));
-        let mut at = i;
-        for (first, last) in below.into_iter().chain(above) {
+        for (at, (first, last)) in (i..).zip(below.into_iter().chain(above)) {
             let piece = Hole {
                 first,
                 last,
                 refused: refused.min(last - first + 1),
             };
             refused -= piece.refused;
-            self.open.insert(
-                at,
-                Open {
-                    hole: piece,
-                    opened_ns,
-                },
-            );
-            at += 1;
+            let open = Open {
+                hole: piece,
+                opened_ns,
+            };
+            self.open.insert(at, open);
         }
     }
 
@@ -140,7 +137,7 @@ impl Holes {
 
     /// Sequence numbers in open holes.
     pub fn missing(&self) -> u64 {
-        self.open.iter().map(|o| o.hole.len()).sum()
+        self.open.iter().map(|o| o.hole.size()).sum()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Hole> + '_ {
