@@ -15,6 +15,7 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -138,6 +139,33 @@ fn start(ns: &Netns, topology: &str, args: &[&str]) -> Running {
     )
 }
 
+/// `vsiem sensor ARGS` started in `ns`, once its agent says it is watching (every detector
+/// started: the capture is open). Its token cannot say so here: the gateway process holds one
+/// on the same key, `alive/gateway`, so the monitor's "gateway up" may be the gateway's alone.
+/// The agent's log goes on to the test's stderr.
+fn start_watching(ns: &Netns, topology: &str, args: &[&str]) -> Running {
+    let mut child = vsiem_in(ns, topology, args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vsiem starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            if line.contains("Sensor agent watching.") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(WAIT)
+        .unwrap_or_else(|_| panic!("`vsiem {}` not watching within {WAIT:?}", args.join(" ")));
+    Running(child)
+}
+
 /// The attacker on the IVI: Unlock and Disarm to the body controller every 100 ms.
 fn attack(ivi: &Netns) -> Running {
     let code = format!(
@@ -205,7 +233,7 @@ fn the_ivi_unlock_is_seen_on_the_wire_and_its_packets_stop() {
     let _gateway = start(gw, t, &["gateway"]);
     let (_monitor, rx) = common::follow(vsiem_in(gw, t, &["monitor", "--json"]));
     let capture = ["sensor", "--ecu", "gateway", "--capture", &vehicle.capture];
-    let _net = start(gw, t, &capture);
+    let _net = start_watching(gw, t, &capture);
     let _body = start(
         &vehicle.body,
         t,
