@@ -723,8 +723,12 @@ impl Desk {
                 sensor.receipt_due = true;
                 debug!(sensor = %sensor.name, seq, last_seq, "Event sequence number seen before.");
                 sensor.last_duplicate = format!("sequence number {seq} after {last_seq}");
-                let passed = sensor.holes.passed_over(seq);
-                sensor.give_up(&self.uplink, passed);
+                // Resent beyond open holes: the sensor does not hold them, unless ingest itself
+                // refused some of the resends (they come again with the next window).
+                if sensor.refused_since == 0 {
+                    let passed = sensor.holes.passed_over(seq);
+                    sensor.give_up(&self.uplink, passed);
+                }
                 return;
             }
             Verdict::OldEpoch { current_boot_ns } => {

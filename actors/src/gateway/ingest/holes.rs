@@ -4,17 +4,19 @@
 //! An event that arrives with a number beyond the next one leaves a hole behind it. The numbers
 //! in it were lost in transport (a link that closed with events on it), were dropped by the
 //! gateway itself (full lane, rate limit), or were dropped by the sensor's own full outbox. A
-//! durable agent still holds the first kind and sends them again when its receipts stop
+//! durable agent still holds the first two kinds and sends them again when its receipts stop
 //! advancing, so ingest acknowledges only up to the first hole ([`Holes::settled`]) and
 //! accepts an event that fills one. A hole is given up, and what it says was lost reported, when
 //! the sensor's resends pass over it (it sends again from its oldest held event, in order, so a
-//! resend beyond a hole that is still open means the sensor does not hold those numbers), when
-//! it stays open for [`GRACE`] (a sender that never resends), when more than [`MAX_HOLES`] are
-//! open (the oldest goes), or when the sensor starts a new epoch (its store, and so what it
-//! held, is gone).
+//! resend beyond a hole that is still open, with none of its resends refused by the gateway,
+//! means the sensor does not hold those numbers), when it stays open for [`GRACE_NS`] (a sender
+//! that never resends, or whose resends the gateway keeps refusing), when more than
+//! [`MAX_HOLES`] are open (the oldest goes), or when the sensor starts a new epoch (its store,
+//! and so what it held, is gone).
 //!
 //! What the gateway refused of a sensor since the event before a hole is counted against that
-//! hole (`refused`): those numbers are not lost, the gateway dropped them by policy. Which of the
+//! hole (`refused`): given up, those numbers are not lost, the gateway dropped them by policy (a
+//! flooding sender's excess, which costs it alone). Which of the
 //! hole's numbers they were is unknown, so a hole partly filled before it is given up counts its
 //! refusals against what is left.
 

@@ -15,8 +15,8 @@
 //!   store) the age bound is what limits replays, to events younger than the maximum age.
 //!
 //! Only accepted events move a sensor's track. A jump in sequence numbers opens a hole
-//! (`holes.rs`) unless the gateway refused at least as many events itself in between (full
-//! queue, rate limit, bad timestamp, invalid); an event that fills an open hole is accepted late.
+//! (`holes.rs`), with the events the gateway refused itself in between (full queue, rate limit,
+//! bad timestamp, invalid) counted against it; an event that fills an open hole is accepted late.
 
 use super::holes::{Hole, Holes};
 
@@ -45,8 +45,8 @@ pub struct TimeWindow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Accept {
-        /// The numbers it skipped, unless the gateway refused as many itself since the last
-        /// accepted event.
+        /// The numbers it skipped, with how many of the sensor's events the gateway refused
+        /// itself since the last accepted one.
         hole: Option<Hole>,
         /// The first event of a new epoch of a sensor already known: its agent restarted (the
         /// holes of its earlier epoch will never be filled).
@@ -115,10 +115,10 @@ pub fn judge(
         last_seq: claim.seq,
     });
     let missing = claim.seq.saturating_sub(from + 1);
-    let hole = (missing > refused_since).then_some(Hole {
+    let hole = (missing > 0).then_some(Hole {
         first: from + 1,
         last: claim.seq - 1,
-        refused: refused_since,
+        refused: refused_since.min(missing),
     });
     Verdict::Accept { hole, restarted }
 }
@@ -171,8 +171,9 @@ mod tests {
             // 3 comes late, resent: it fills the hole; 3 again is a duplicate.
             (claim(BOOT, 3, NOW - 10 * S), 0, Verdict::Late),
             (claim(BOOT, 3, NOW), 0, Verdict::Duplicate { last_seq: 5 }),
-            // 6 and 7 were dropped by the gateway itself: no hole.
-            (claim(BOOT, 8, NOW), 2, accept(None, false)),
+            // 6 and 7 were dropped by the gateway itself: a hole all the same (a durable sender
+            // sends them again), of refusals only.
+            (claim(BOOT, 8, NOW), 2, accept(hole(6, 7, 2), false)),
             // 9..=12 missing, of which the gateway dropped 1.
             (claim(BOOT, 13, NOW), 1, accept(hole(9, 12, 1), false)),
             // The agent restarted: a later epoch, counting from 1 again.
@@ -217,7 +218,7 @@ mod tests {
                 _ => {}
             }
         }
-        // The restart gave up 4 and 9..=12; its own first two numbers are open.
+        // The restart gave up 4, 6..=7 and 9..=12; its own first two numbers are open.
         assert_eq!(
             holes.iter().collect::<Vec<_>>(),
             vec![hole(1, 2, 0).unwrap()]
