@@ -16,9 +16,9 @@
 //!
 //! What the gateway refused of a sensor since the event before a hole is counted against that
 //! hole (`refused`): given up, those numbers are not lost, the gateway dropped them by policy (a
-//! flooding sender's excess, which costs it alone). Which of the
-//! hole's numbers they were is unknown, so a hole partly filled before it is given up counts its
-//! refusals against what is left.
+//! flooding sender's excess, which costs it alone). Which of the hole's numbers they were is
+//! unknown, so a hole partly filled before it is given up counts its refusals against what is
+//! left.
 
 /// How long a hole waits for the sensor to fill it: a few of the agents' receipt timeouts, each
 /// of which makes them send again from their oldest unacknowledged event.
