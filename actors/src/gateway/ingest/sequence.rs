@@ -147,6 +147,11 @@ mod tests {
         Verdict::Accept { hole, restarted }
     }
 
+    /// `claim` judged at `NOW` with no hole open and nothing refused before it.
+    fn judge_alone(track: &mut Option<Track>, claim: Claim) -> Verdict {
+        judge(track, &Holes::default(), claim, NOW, 0, WINDOW)
+    }
+
     fn hole(first: u64, last: u64, refused: u64) -> Option<Hole> {
         Some(Hole {
             first,
@@ -235,14 +240,7 @@ mod tests {
         ];
         for (timestamp, ok) in cases {
             let mut track = None;
-            let verdict = judge(
-                &mut track,
-                &Holes::default(),
-                claim(BOOT, 1, timestamp),
-                NOW,
-                0,
-                WINDOW,
-            );
+            let verdict = judge_alone(&mut track, claim(BOOT, 1, timestamp));
             assert_eq!(matches!(verdict, Verdict::Accept { .. }), ok, "{verdict:?}");
             assert_eq!(track.is_some(), ok, "only accepted events move the track");
         }
@@ -251,14 +249,7 @@ mod tests {
     #[test]
     fn an_epoch_from_the_future_is_refused() {
         let mut track = None;
-        let verdict = judge(
-            &mut track,
-            &Holes::default(),
-            claim(NOW + 2 * S, 1, NOW),
-            NOW,
-            0,
-            WINDOW,
-        );
+        let verdict = judge_alone(&mut track, claim(NOW + 2 * S, 1, NOW));
         assert_eq!(verdict, Verdict::Future { ahead_ns: 2 * S });
     }
 
@@ -268,14 +259,7 @@ mod tests {
             boot_ns: BOOT,
             last_seq: 10,
         });
-        let verdict = judge(
-            &mut track,
-            &Holes::default(),
-            claim(BOOT, 3, NOW - 100 * S),
-            NOW,
-            0,
-            WINDOW,
-        );
+        let verdict = judge_alone(&mut track, claim(BOOT, 3, NOW - 100 * S));
         assert_eq!(verdict, Verdict::Duplicate { last_seq: 10 });
     }
 
@@ -286,47 +270,19 @@ mod tests {
             boot_ns: BOOT,
             last_seq: 10,
         });
-        let verdict = judge(
-            &mut track,
-            &Holes::default(),
-            claim(BOOT, 11, NOW - 60 * S),
-            NOW,
-            0,
-            WINDOW,
-        );
+        let verdict = judge_alone(&mut track, claim(BOOT, 11, NOW - 60 * S));
         assert_eq!(verdict, accept(None, false));
         // The same late event again is a duplicate; a later epoch's late event is new.
-        let verdict = judge(
-            &mut track,
-            &Holes::default(),
-            claim(BOOT, 11, NOW - 60 * S),
-            NOW,
-            0,
-            WINDOW,
-        );
+        let verdict = judge_alone(&mut track, claim(BOOT, 11, NOW - 60 * S));
         assert_eq!(verdict, Verdict::Duplicate { last_seq: 11 });
-        let verdict = judge(
-            &mut track,
-            &Holes::default(),
-            claim(BOOT + S, 1, NOW - 60 * S),
-            NOW,
-            0,
-            WINDOW,
-        );
+        let verdict = judge_alone(&mut track, claim(BOOT + S, 1, NOW - 60 * S));
         assert_eq!(verdict, accept(None, true));
     }
 
     #[test]
     fn without_a_record_of_the_sensor_an_old_event_is_stale() {
         let mut track = None;
-        let verdict = judge(
-            &mut track,
-            &Holes::default(),
-            claim(BOOT, 3, NOW - 100 * S),
-            NOW,
-            0,
-            WINDOW,
-        );
+        let verdict = judge_alone(&mut track, claim(BOOT, 3, NOW - 100 * S));
         assert_eq!(verdict, Verdict::Stale { age_ns: 100 * S });
         assert!(verdict.may_fill_a_gap());
         assert!(!Verdict::Duplicate { last_seq: 1 }.may_fill_a_gap());
