@@ -30,11 +30,10 @@ fn total(metrics: &Value, field: &str) -> u64 {
 
 #[test]
 fn every_event_arrives_once_and_the_incident_is_raised_across_a_gateway_kill_in_containers() {
-    let Some((tb, monitor, rx)) = Testbed::up("gwkill", "parked") else {
+    let Some((tb, monitor, rx, mut seen)) = Testbed::up("gwkill", "parked") else {
         return;
     };
     tb.exploit();
-    let mut seen = Vec::new();
     collect_until(&rx, &mut seen, WAIT, "the intrusion reported", |seen| {
         seen.iter()
             .any(|l| l["kind"] == "event" && l["ecu"] == "ivi")

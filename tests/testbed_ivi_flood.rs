@@ -23,7 +23,7 @@ fn count(m: &Value, sensor: &str, field: &str) -> u64 {
 
 #[test]
 fn an_ivi_flood_does_not_starve_the_other_ecus_in_containers() {
-    let Some((tb, monitor, rx)) = Testbed::up("flood", "parked") else {
+    let Some((tb, monitor, rx, _)) = Testbed::up("flood", "parked") else {
         return;
     };
     // The monitor would print every flooded event.

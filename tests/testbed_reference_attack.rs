@@ -35,13 +35,12 @@ fn acked(seen: &[Value], target: &str, action: &str) -> Vec<bool> {
 
 #[test]
 fn the_reference_attack_is_detected_at_the_ivi_and_blocked_in_containers() {
-    let Some((tb, _monitor, rx)) = Testbed::up("reference", "parked") else {
+    let Some((tb, _monitor, rx, mut seen)) = Testbed::up("reference", "parked") else {
         return;
     };
     tb.exploit();
     let lateral = tb.attack("ivi", "ivi");
 
-    let mut seen = Vec::new();
     collect_until(&rx, &mut seen, WAIT, "the incident contained", |seen| {
         let incident = seen
             .iter()
@@ -81,6 +80,14 @@ fn the_reference_attack_is_detected_at_the_ivi_and_blocked_in_containers() {
                 .is_some_and(|d| d.contains("service 0x1101 method 0x0002"))),
         "the gateway's capture did not report the Unlock"
     );
+
+    // Nothing the attack did not do: it spoofs no address and tags no frame, from the start
+    // of the vehicle on.
+    let spoofing: Vec<&Value> = seen
+        .iter()
+        .filter(|l| l["type"] == "net.arp_spoof" || l["type"] == "net.vlan_violation")
+        .collect();
+    assert!(spoofing.is_empty(), "spoofing reported: {spoofing:#?}");
 
     // Unlock and Disarm never took effect, and the attacker saw them fail.
     let actuations = body::read_actuations(&tb.state("body-dc").join("root")).unwrap();

@@ -36,7 +36,7 @@ fn tamper(tb: &Testbed, name: &str) {
 
 #[test]
 fn what_a_cut_off_zone_detects_is_delivered_once_after_the_partition_in_containers() {
-    let Some((tb, _monitor, rx)) = Testbed::up("partition", "parked") else {
+    let Some((tb, _monitor, rx, mut seen)) = Testbed::up("partition", "parked") else {
         return;
     };
     tamper(&tb, "before");
@@ -51,7 +51,6 @@ fn what_a_cut_off_zone_detects_is_delivered_once_after_the_partition_in_containe
     for i in 0..FILES {
         tamper(&tb, &format!("during-{i}"));
     }
-    let mut seen = Vec::new();
     collect_until(
         &rx,
         &mut seen,

@@ -123,9 +123,14 @@ pub struct Testbed {
 
 impl Testbed {
     /// The reference vehicle in containers for `scenario`, with `drive` for its signals, up
-    /// and every agent watching (`rx` follows the bus from then on); `None` when Docker is
-    /// missing and VSIEM_SKIP_DOCKER_TESTS=1 opts out, a failure saying so without it.
-    pub fn up(scenario: &str, drive: &str) -> Option<(Self, Running, mpsc::Receiver<Value>)> {
+    /// and every agent watching: the monitor, what it printed until then (`seen`: whatever a
+    /// scenario judges, it judges from the start) and `rx` following the bus from then on;
+    /// `None` when Docker is missing and VSIEM_SKIP_DOCKER_TESTS=1 opts out, a failure saying
+    /// so without it.
+    pub fn up(
+        scenario: &str,
+        drive: &str,
+    ) -> Option<(Self, Running, mpsc::Receiver<Value>, Vec<Value>)> {
         if let Some(missing) = missing_prerequisite() {
             if std::env::var_os("VSIEM_SKIP_DOCKER_TESTS").is_some() {
                 eprintln!("skipped (VSIEM_SKIP_DOCKER_TESTS): needs {missing}");
@@ -174,9 +179,14 @@ impl Testbed {
         let (monitor, rx) = testbed.monitor();
         testbed.compose(&["up", "-d", "--no-color"]);
         let agents = agents();
-        let agents: Vec<&str> = agents.iter().map(String::as_str).collect();
-        super::wait_up(&rx, WAIT, &agents);
-        Some((testbed, monitor, rx))
+        let mut seen = Vec::new();
+        collect_until(&rx, &mut seen, WAIT, "every agent up", |seen| {
+            agents.iter().all(|agent| {
+                seen.iter()
+                    .any(|l| l["kind"] == "alive" && l["up"] == true && l["ecu"] == *agent)
+            })
+        });
+        Some((testbed, monitor, rx, seen))
     }
 
     fn compose(&self, args: &[&str]) -> String {

@@ -78,6 +78,13 @@ impl Topology {
         as_ipv4(ip).is_some_and(|ip| self.is_at(&self.vsoc.zone, self.vsoc.host, ip))
     }
 
+    /// Whether `a` and `b` are addresses of one ECU or tester (any of its interfaces, either
+    /// mode).
+    pub fn same_host(&self, a: Ipv4Addr, b: Ipv4Addr) -> bool {
+        let host = |ip| self.hosts.0.get(&ip);
+        host(a).is_some_and(|h| host(b) == Some(h))
+    }
+
     fn is_at(&self, zone: &str, host: u8, ip: Ipv4Addr) -> bool {
         AddressMode::ALL
             .into_iter()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use vsiem_schemas::catalog::{self, EventType};
 use vsiem_schemas::encode::{ContextDraft, EventDraft, NetworkFlowDraft};
 use vsiem_schemas::wire;
-use vsiem_topology::{mac_address, owner_of_mac, Peer, Topology, Transport};
+use vsiem_topology::{owner_of_mac, Peer, Topology, Transport};
 
 use super::frame::Mac;
 
@@ -125,7 +125,10 @@ impl NetDetector {
     }
 
     /// Judges an ARP message: a host of the topology answering from a MAC that is not its own
-    /// (the contract's 02:00:<IPv4>) is someone taking its address.
+    /// (the contract's 02:00:<IPv4> of any of its interfaces) is someone taking its address.
+    /// Any of its interfaces: by default (`arp_announce` 0) Linux asks from the source address
+    /// of the packet it is resolving for, which on a multi-homed ECU (the gateway answering on
+    /// the body zone for its infotainment address) belongs to another interface.
     pub fn arp(
         &mut self,
         ts_ns: u64,
@@ -136,7 +139,9 @@ impl NetDetector {
         let ip = IpAddr::V4(sender_ip);
         let known = self.topology.ecu_by_address(ip).is_some()
             || self.topology.tester_by_address(ip).is_some();
-        if known && sender_mac != mac_address(sender_ip) {
+        let its_own =
+            owner_of_mac(sender_mac).is_some_and(|owner| self.topology.same_host(owner, sender_ip));
+        if known && !its_own {
             let flow = NetworkFlowDraft {
                 transport: wire::Transport::Udp,
                 src: format!("{sender_ip} is-at {}", Mac(sender_mac)),
@@ -316,6 +321,7 @@ fn is_multicast_noise(dst: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vsiem_topology::mac_address;
 
     /// What, the packet, and the findings expected as (event, origin).
     type Case = (
@@ -579,6 +585,12 @@ mod tests {
                 mac_address("10.10.1.3".parse().unwrap()),
                 body,
                 1,
+            ),
+            (
+                "the gateway asks on the body zone for its infotainment address",
+                mac_address("10.10.2.1".parse().unwrap()),
+                "10.10.1.1".parse().unwrap(),
+                0,
             ),
             (
                 "a stranger's address",
